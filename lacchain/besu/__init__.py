@@ -1,0 +1,1 @@
+"""Hyperledger Besu: releases we target, and the files a Besu node reads (config.toml, permissions, static nodes)."""

@@ -1,0 +1,439 @@
+"""The typed schema of a member's stack: who the member is, which network, and which nodes where.
+
+A stack file (``stacks/Pulumi.<stack>.yaml``) holds this document as Pulumi config under the ``lacchain-cloud:``
+namespace. It is validated completely before any resource is declared: unknown keys and wrong values are refused
+with an error that names the field, the bad value and what is allowed. ``json_schema()`` exports the schema for
+editors (``lacchain schema``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from lacchain.besu.releases import DEFAULT_BESU_VERSION, besu_release, supported_versions
+from lacchain.enode import Enode, EnodeError
+from lacchain.errors import FieldProblem, InvalidInput
+from lacchain.presets import (
+    ACCOUNTS_INGRESS_ADDRESS,
+    NODES_INGRESS_ADDRESS,
+    Consensus,
+    PresetName,
+    preset,
+)
+
+CONFIG_NAMESPACE = "lacchain-cloud"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+class Role(StrEnum):
+    """LACChain node types; the role decides peers, open ports and RPC APIs."""
+
+    VALIDATOR = "validator"
+    BOOT = "boot"
+    WRITER = "writer"
+    OBSERVER = "observer"
+
+
+class Platform(StrEnum):
+    AWS = "aws"
+    GCP = "gcp"
+    KUBERNETES = "kubernetes"
+
+
+class TransactionManager(StrEnum):
+    """The private transaction manager beside Besu. Orion is archived; Tessera is its successor."""
+
+    ORION = "orion"
+    TESSERA = "tessera"
+    NONE = "none"
+
+
+class Size(StrEnum):
+    """Machine size class, mapped per platform to instance types or pod resources."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+    XLARGE = "xlarge"
+
+
+class P2pExposure(StrEnum):
+    """How a Kubernetes node's p2p port is reached by peers outside the cluster."""
+
+    LOAD_BALANCER = "loadBalancer"
+    NODE_PORT = "nodePort"
+
+
+class PermissioningMode(StrEnum):
+    """Onchain contracts (Besu <= 24.12), local allowlist files (any Besu), or none (private dev networks)."""
+
+    ONCHAIN = "onchain"
+    LOCAL = "local"
+    NONE = "none"
+
+
+MIN_DISK_GB: dict[Role, int] = {Role.VALIDATOR: 50, Role.BOOT: 50, Role.WRITER: 80, Role.OBSERVER: 50}
+"""Smallest data disk per role: chain data plus headroom; writers also keep private state."""
+
+DEFAULT_DISK_GB = 200
+P2P_PORT = 60606
+
+
+def _check_dns_label(value: str) -> str:
+    if not DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label; use 1-63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit (e.g. 'validator-1')"
+        )
+    return value
+
+
+def _check_address(value: str) -> str:
+    if not ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not an address; use 0x followed by 40 hex digits")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+Address = Annotated[str, AfterValidator(_check_address)]
+
+
+class _Model(BaseModel):
+    """Stack documents use camelCase keys (Pulumi convention) and refuse unknown keys."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        use_enum_values=False,
+    )
+
+
+class Placement(_Model):
+    """Where a node runs. Which fields are required depends on the node's platform."""
+
+    region: str | None = Field(None, description="aws/gcp: region, e.g. us-east-1 or southamerica-east1")
+    zone: str | None = Field(None, description="aws: availability zone (optional); gcp: zone (required)")
+    project: str | None = Field(None, description="gcp: project id")
+    subnet_id: str | None = Field(None, description="aws: subnet to place the instance in (default VPC if unset)")
+    network: str | None = Field(None, description="gcp: VPC network name (default 'default')")
+    context: str | None = Field(None, description="kubernetes: kubeconfig context (current context if unset)")
+    namespace: str | None = Field(None, description="kubernetes: namespace for the node's objects")
+    storage_class: str | None = Field(None, description="kubernetes: StorageClass of the data volume")
+
+
+_PLACEMENT_FIELDS: dict[Platform, tuple[set[str], set[str]]] = {
+    # platform: (required, allowed)
+    Platform.AWS: ({"region"}, {"region", "zone", "subnet_id"}),
+    Platform.GCP: ({"project", "region", "zone"}, {"project", "region", "zone", "network"}),
+    Platform.KUBERNETES: ({"namespace"}, {"context", "namespace", "storage_class"}),
+}
+
+
+class NodeConfig(_Model):
+    """One LACChain node of the member."""
+
+    name: DnsLabel = Field(description="Unique node name; also its DNS label and Kubernetes object name")
+    role: Role
+    platform: Platform
+    placement: Placement
+    size: Size = Size.MEDIUM
+    disk_gb: int = Field(DEFAULT_DISK_GB, description="Data disk size in GiB; kept when the node is replaced")
+    transaction_manager: TransactionManager = TransactionManager.NONE
+    besu_version: str = Field(DEFAULT_BESU_VERSION, description="Besu release the node runs")
+    dns_name: str | None = Field(None, description="Public DNS name used as the host in the node's enode URL")
+    static_address: bool = Field(True, description="Reserve a static public IP (Elastic IP / static address)")
+    p2p_port: int = Field(P2P_PORT, ge=1024, le=65535)
+    p2p_exposure: P2pExposure = P2pExposure.LOAD_BALANCER
+    rpc_allowed_cidrs: list[str] = Field(
+        default_factory=list, description="Sources allowed to reach RPC through nginx; never 0.0.0.0/0"
+    )
+
+    @field_validator("besu_version")
+    @classmethod
+    def _known_besu(cls, value: str) -> str:
+        if value not in supported_versions():
+            raise ValueError(f"{value!r} is not a supported Besu version; use one of {', '.join(supported_versions())}")
+        return value
+
+    @field_validator("dns_name")
+    @classmethod
+    def _dns_name(cls, value: str | None) -> str | None:
+        if value is not None and not DNS_NAME.match(value):
+            raise ValueError(f"{value!r} is not a fully qualified lower-case DNS name (e.g. 'val1.example.org')")
+        return value
+
+    @field_validator("rpc_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                network = ipaddress.ip_network(value, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a CIDR block ({exc}); e.g. '203.0.113.0/24'") from None
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"{value!r} opens RPC to the whole Internet; list the networks of your applications instead"
+                )
+        return values
+
+    @model_validator(mode="after")
+    def _coherent(self) -> NodeConfig:
+        required, allowed = _PLACEMENT_FIELDS[self.platform]
+        given = {name for name in Placement.model_fields if getattr(self.placement, name) is not None}
+        missing = sorted(required - given)
+        extra = sorted(given - allowed)
+        if missing:
+            names = ", ".join(f"placement.{to_camel(m)}" for m in missing)
+            raise ValueError(f"{names} required for platform {self.platform.value}")
+        if extra:
+            names = ", ".join(f"placement.{to_camel(e)}" for e in extra)
+            raise ValueError(f"{names} not used on platform {self.platform.value}; remove it")
+        minimum = MIN_DISK_GB[self.role]
+        if self.disk_gb < minimum:
+            raise ValueError(f"diskGb {self.disk_gb} is below the {minimum} GiB a {self.role.value} needs")
+        if self.transaction_manager is not TransactionManager.NONE:
+            if self.role is not Role.WRITER:
+                raise ValueError(
+                    f"transactionManager {self.transaction_manager.value} on a {self.role.value}: private "
+                    "transactions go through writer nodes; set transactionManager: none"
+                )
+            if not besu_release(self.besu_version).supports_privacy:
+                raise ValueError(
+                    f"transactionManager {self.transaction_manager.value} needs privacy, which Besu "
+                    f"{self.besu_version} no longer has; use besuVersion {DEFAULT_BESU_VERSION}"
+                )
+        if self.rpc_allowed_cidrs and self.role is Role.VALIDATOR:
+            raise ValueError("rpcAllowedCidrs on a validator: validators expose no RPC; remove it")
+        return self
+
+
+class Permissioning(_Model):
+    mode: PermissioningMode | None = Field(None, description="Default: the preset's (onchain for LACChain)")
+    contract_version: int = Field(1, ge=1, le=2, description="Besu node permissioning interface version")
+    nodes_contract: Address = NODES_INGRESS_ADDRESS
+    accounts_contract: Address = ACCOUNTS_INGRESS_ADDRESS
+
+
+class NetworkConfig(_Model):
+    """The network the member's nodes belong to."""
+
+    preset: PresetName = PresetName.CUSTOM
+    genesis_file: str | None = Field(
+        None, description="Published genesis of the network to join (path relative to the project)"
+    )
+    consensus: Consensus | None = None
+    chain_id: int | None = Field(None, ge=1)
+    block_period_seconds: int | None = Field(None, ge=1)
+    epoch_length: int | None = Field(None, ge=1)
+    request_timeout_seconds: int | None = Field(None, ge=1)
+    extra_validators: list[Address] = Field(
+        default_factory=list, description="Validator addresses of other members, for a generated genesis"
+    )
+    bootnodes: list[str] = Field(default_factory=list, description="Enode URLs of the network's boot nodes")
+    permissioning: Permissioning = Permissioning()
+    ethstats_url: str | None = Field(None, description="ethstats server, e.g. 'wss://ethstats.example.org'")
+    metrics_push_host: str | None = Field(None, description="Prometheus push gateway host (port 9091)")
+
+    @field_validator("bootnodes")
+    @classmethod
+    def _enodes(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                Enode.parse(value)
+            except EnodeError as exc:
+                raise ValueError(str(exc)) from None
+        return values
+
+    @model_validator(mode="after")
+    def _coherent(self) -> NetworkConfig:
+        chosen = preset(self.preset)
+        if chosen.requires_published_genesis and self.genesis_file is None:
+            raise ValueError(
+                f"genesisFile required to join {self.preset.value}: set it to the network's published "
+                "genesis.json (its hash is the genesis block; a generated one would start another chain)"
+            )
+        if self.preset is PresetName.CUSTOM and self.genesis_file is None and self.chain_id is None:
+            raise ValueError("chainId required for a custom network without genesisFile (e.g. chainId: 1337)")
+        return self
+
+    @property
+    def permissioning_mode(self) -> PermissioningMode:
+        if self.permissioning.mode is not None:
+            return self.permissioning.mode
+        return PermissioningMode.ONCHAIN if preset(self.preset).onchain_permissioning else PermissioningMode.NONE
+
+
+class ImageRegistry(_Model):
+    """Where the node's service images are pushed and pulled (ECR, Artifact Registry or any registry)."""
+
+    url: str = Field(description="Registry and repository prefix, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/lacchain")
+    build: bool = Field(False, description="Build and push the images in images/ with pulumi-docker")
+
+
+class MemberStack(_Model):
+    """The whole ``lacchain-cloud:`` configuration of one member stack."""
+
+    member: DnsLabel = Field(description="Member name, used in resource names and tags")
+    network: NetworkConfig
+    nodes: list[NodeConfig] = Field(min_length=1)
+    node_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Node private keys (hex), by node name. Set them as secrets: "
+        "pulumi config set --secret --path 'lacchain-cloud:nodeKeys.<node>' <hex>",
+    )
+    registry: ImageRegistry | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("node_keys")
+    @classmethod
+    def _key_format(cls, keys: dict[str, str]) -> dict[str, str]:
+        for name, value in keys.items():
+            if not PRIVATE_KEY.match(value):
+                # Never echo the value: it is meant to be a private key.
+                raise ValueError(f"the key of {name!r} is not 64 hex digits; run 'lacchain keys new' to make one")
+        return keys
+
+    @model_validator(mode="after")
+    def _coherent(self) -> MemberStack:
+        names = [node.name for node in self.nodes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate node names {', '.join(duplicates)}; every node needs its own name")
+        unknown = sorted(set(self.node_keys) - set(names))
+        if unknown:
+            raise ValueError(f"nodeKeys for unknown nodes {', '.join(unknown)}; remove them or add those nodes")
+        mode = self.network.permissioning_mode
+        for node in self.nodes:
+            if mode is PermissioningMode.ONCHAIN and not besu_release(node.besu_version).supports_onchain_permissioning:
+                raise ValueError(
+                    f"node {node.name}: onchain permissioning needs Besu {DEFAULT_BESU_VERSION}; "
+                    f"{node.besu_version} removed it. Set besuVersion {DEFAULT_BESU_VERSION} or "
+                    "network.permissioning.mode: local"
+                )
+        if mode is PermissioningMode.ONCHAIN and self.network.preset is PresetName.CUSTOM:
+            pass  # a custom network may bring its own permissioning contracts in its genesis
+        has_validator = any(n.role is Role.VALIDATOR for n in self.nodes)
+        if self.network.genesis_file is None and not (has_validator or self.network.extra_validators):
+            raise ValueError(
+                "a generated genesis needs at least one validator: add a validator node or "
+                "network.extraValidators"
+            )
+        return self
+
+    def node(self, name: str) -> NodeConfig:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+
+def _field_path(loc: tuple[int | str, ...], document: dict[str, Any]) -> str:
+    """Render a pydantic error location as the stack-file key a user edits, e.g.
+    ``lacchain-cloud:nodes[0] (validator-1).role``."""
+    parts: list[str] = []
+    cursor: Any = document
+    for index, item in enumerate(loc):
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(cursor, list) and item < len(cursor):
+                cursor = cursor[item]
+                if isinstance(cursor, dict) and isinstance(cursor.get("name"), str):
+                    label += f" ({cursor['name']})"
+            parts.append(label)
+            continue
+        if index == 0:
+            parts.append(f"{CONFIG_NAMESPACE}:{item}")
+        else:
+            parts.append(f".{item}")
+        cursor = cursor.get(item) if isinstance(cursor, dict) else None
+    return "".join(parts) if parts else f"{CONFIG_NAMESPACE}"
+
+
+def _problem(error: Any, document: dict[str, Any]) -> FieldProblem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    field = _field_path(loc, document)
+    if kind == "extra_forbidden":
+        return FieldProblem(field, "unknown key", "remove it or check its spelling against `lacchain schema`")
+    if kind == "missing":
+        return FieldProblem(field, "required but missing", "add it to the stack file")
+    if kind in ("enum", "literal_error"):
+        expected = error.get("ctx", {}).get("expected", "")
+        return FieldProblem(field, f"{error['input']!r} is not allowed", f"use one of {expected}")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return FieldProblem(field, message)
+    shown = error.get("input")
+    shown_text = "" if isinstance(shown, (dict, list)) else f" (got {shown!r})"
+    return FieldProblem(field, f"{message}{shown_text}")
+
+
+def parse_member_stack(document: dict[str, Any], source: str = "stack config") -> MemberStack:
+    """Validate a ``lacchain-cloud:`` config document (keys without the namespace) into a ``MemberStack``.
+
+    Raises ``InvalidInput`` listing every problem, each naming the stack-file key and the fix.
+    """
+    try:
+        return MemberStack.model_validate(document)
+    except ValidationError as exc:
+        problems = [_problem(error, document) for error in exc.errors()]
+        raise InvalidInput(problems, source) from None
+
+
+def stack_document(pulumi_config: dict[str, Any]) -> dict[str, Any]:
+    """Pick the ``lacchain-cloud:`` keys out of a stack file's ``config:`` map (other namespaces, like
+    ``aws:region``, belong to providers), stripping the namespace."""
+    prefix = f"{CONFIG_NAMESPACE}:"
+    return {key.removeprefix(prefix): value for key, value in pulumi_config.items() if key.startswith(prefix)}
+
+
+def load_stack_file(path: Path) -> tuple[MemberStack, dict[str, Any]]:
+    """Read ``stacks/Pulumi.<stack>.yaml``: the validated member stack and the raw config map."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidInput.single(str(path), f"not valid YAML ({exc})", "fix the YAML syntax") from None
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise InvalidInput.single(f"{path}:config", "must be a map of keys to values", source=str(path))
+    secure = sorted(
+        key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"}
+    )
+    if secure:
+        raise InvalidInput.single(
+            secure[0],
+            "is an encrypted Pulumi secret, which only the Pulumi CLI can decrypt",
+            "run `pulumi up`/`pulumi preview` for this stack, or synth a stack without encrypted values",
+            source=str(path),
+        )
+    return parse_member_stack(stack_document(config), source=str(path)), config
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the ``lacchain-cloud:`` config document, for editors and reviewers."""
+    schema = MemberStack.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lacchain-cloud member stack (keys under the 'lacchain-cloud:' config namespace)"
+    return schema
