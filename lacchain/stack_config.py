@@ -222,6 +222,11 @@ class NodeConfig(_Model):
                     f"transactionManager {self.transaction_manager.value} needs privacy, which Besu "
                     f"{self.besu_version} no longer has; use besuVersion {DEFAULT_BESU_VERSION}"
                 )
+        if self.platform is not Platform.KUBERNETES and not self.static_address and self.dns_name is None:
+            raise ValueError(
+                f"a {self.role.value} on {self.platform.value} needs a stable p2p address for its enode URL: "
+                "keep staticAddress: true or set dnsName (with the DDNS daemon keeping it current)"
+            )
         if self.rpc_allowed_cidrs and self.role is Role.VALIDATOR:
             raise ValueError("rpcAllowedCidrs on a validator: validators expose no RPC; remove it")
         return self
@@ -286,7 +291,9 @@ class NetworkConfig(_Model):
 class ImageRegistry(_Model):
     """Where the node's service images are pushed and pulled (ECR, Artifact Registry or any registry)."""
 
-    url: str = Field(description="Registry and repository prefix, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/lacchain")
+    url: str = Field(
+        description="Registry and repository prefix, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/lacchain"
+    )
     build: bool = Field(False, description="Build and push the images in images/ with pulumi-docker")
 
 
@@ -335,8 +342,7 @@ class MemberStack(_Model):
         has_validator = any(n.role is Role.VALIDATOR for n in self.nodes)
         if self.network.genesis_file is None and not (has_validator or self.network.extra_validators):
             raise ValueError(
-                "a generated genesis needs at least one validator: add a validator node or "
-                "network.extraValidators"
+                "a generated genesis needs at least one validator: add a validator node or network.extraValidators"
             )
         return self
 
@@ -418,9 +424,7 @@ def load_stack_file(path: Path) -> tuple[MemberStack, dict[str, Any]]:
     config = raw.get("config") or {}
     if not isinstance(config, dict):
         raise InvalidInput.single(f"{path}:config", "must be a map of keys to values", source=str(path))
-    secure = sorted(
-        key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"}
-    )
+    secure = sorted(key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"})
     if secure:
         raise InvalidInput.single(
             secure[0],

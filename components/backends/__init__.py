@@ -1,0 +1,1 @@
+"""Platform backends of LacchainNode: one module per platform, each implementing ``NodeBackend``."""
