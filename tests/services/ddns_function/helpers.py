@@ -13,7 +13,7 @@ from lacchain.ddns.update import AddressUpdate, SignedUpdate
 from lacchain.keys import NodeKey
 
 NETWORK = "lacchain-test"
-ZONE = "nodes.example.org"
+ZONE = "lacchain.example.org"
 PUBLIC_V4 = "8.8.4.4"
 PUBLIC_V4_NEW = "1.1.1.1"
 PUBLIC_V6 = "2606:4700:4700::1111"
