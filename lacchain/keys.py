@@ -63,6 +63,17 @@ class NodeKey:
                 return cls(candidate)
 
     @classmethod
+    def derive_dev_key(cls, seed: str, name: str) -> NodeKey:
+        """A *public* deterministic key for development networks (like anvil's well-known mnemonic): anyone who
+        knows the seed knows the key, so the stack schema refuses this on LACChain networks."""
+        counter = 0
+        while True:
+            candidate = keccak(f"lacchain-cloud dev key\x00{seed}\x00{name}\x00{counter}".encode())
+            if 0 < int.from_bytes(candidate, "big") < SECP256K1_ORDER:
+                return cls(candidate)
+            counter += 1
+
+    @classmethod
     def from_hex(cls, text: str) -> NodeKey:
         """Parse ``0x``-prefixed or bare hex, surrounding white space allowed (as Besu writes its key file)."""
         cleaned = text.strip().removeprefix("0x").removeprefix("0X")

@@ -8,13 +8,20 @@ values are then checked against that file rather than trusted blindly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 NODES_INGRESS_ADDRESS = "0x0000000000000000000000000000000000009999"
 ACCOUNTS_INGRESS_ADDRESS = "0x0000000000000000000000000000000000008888"
 IBFT_MIX_HASH = "0x63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365"
 """The IBFT 2.0 / QBFT block identifier ('ctical byzantine fault tolerance' in ASCII)."""
+
+
+LACCHAIN_FORKS: Mapping[str, Any] = {"constantinopleFixBlock": 0}
+MODERN_FORKS: Mapping[str, Any] = {"londonBlock": 0, "zeroBaseFee": True}
+"""Private networks we generate: the London EVM with a zero base fee (gas is free, as on LACChain)."""
 
 
 class Consensus(StrEnum):
@@ -43,6 +50,9 @@ class NetworkPreset:
     contract_size_limit: int = 2147483647
     onchain_permissioning: bool = True
     requires_published_genesis: bool = True
+    evm_forks: Mapping[str, Any] = field(default_factory=lambda: dict(LACCHAIN_FORKS))
+    """Fork activation keys of the genesis ``config``. LACChain's networks run the Petersburg EVM
+    (``constantinopleFixBlock: 0``), so contracts for them must be compiled for that EVM version."""
 
 
 PRESETS: dict[PresetName, NetworkPreset] = {
@@ -53,6 +63,7 @@ PRESETS: dict[PresetName, NetworkPreset] = {
         chain_id=None,
         onchain_permissioning=False,
         requires_published_genesis=False,
+        evm_forks=MODERN_FORKS,
     ),
 }
 

@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel as _pydantic_camel
 
 from lacchain.besu.releases import DEFAULT_BESU_VERSION, besu_release, supported_versions
 from lacchain.enode import Enode, EnodeError
@@ -35,35 +35,18 @@ from lacchain.presets import (
     PresetName,
     preset,
 )
+from lacchain.roles import Platform, Role, TransactionManager
 
 CONFIG_NAMESPACE = "lacchain-cloud"
+def to_camel(name: str) -> str:
+    """snake_case to the camelCase of Pulumi stack files; "p2p_port" is "p2pPort", not "p2PPort"."""
+    return re.sub(r"^p2P", "p2p", _pydantic_camel(name))
+
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-
-
-class Role(StrEnum):
-    """LACChain node types; the role decides peers, open ports and RPC APIs."""
-
-    VALIDATOR = "validator"
-    BOOT = "boot"
-    WRITER = "writer"
-    OBSERVER = "observer"
-
-
-class Platform(StrEnum):
-    AWS = "aws"
-    GCP = "gcp"
-    KUBERNETES = "kubernetes"
-
-
-class TransactionManager(StrEnum):
-    """The private transaction manager beside Besu. Orion is archived; Tessera is its successor."""
-
-    ORION = "orion"
-    TESSERA = "tessera"
-    NONE = "none"
 
 
 class Size(StrEnum):
@@ -139,13 +122,16 @@ class Placement(_Model):
     context: str | None = Field(None, description="kubernetes: kubeconfig context (current context if unset)")
     namespace: str | None = Field(None, description="kubernetes: namespace for the node's objects")
     storage_class: str | None = Field(None, description="kubernetes: StorageClass of the data volume")
+    create_namespace: bool | None = Field(
+        None, description="kubernetes: create the namespace (default true); false when it is managed elsewhere"
+    )
 
 
 _PLACEMENT_FIELDS: dict[Platform, tuple[set[str], set[str]]] = {
     # platform: (required, allowed)
     Platform.AWS: ({"region"}, {"region", "zone", "subnet_id"}),
     Platform.GCP: ({"project", "region", "zone"}, {"project", "region", "zone", "network"}),
-    Platform.KUBERNETES: ({"namespace"}, {"context", "namespace", "storage_class"}),
+    Platform.KUBERNETES: ({"namespace"}, {"context", "namespace", "storage_class", "create_namespace"}),
 }
 
 
@@ -255,11 +241,25 @@ class NetworkConfig(_Model):
         default_factory=list, description="Validator addresses of other members, for a generated genesis"
     )
     bootnodes: list[str] = Field(default_factory=list, description="Enode URLs of the network's boot nodes")
+    allowlist: list[str] = Field(
+        default_factory=list,
+        description="Enode URLs of other members' nodes allowed to connect (local permissioning mode)",
+    )
+    discovery_dns_url: str | None = Field(
+        None, description="EIP-1459 node list, e.g. 'enrtree://AM5F...@nodes.example.org' (DdnsZone output)"
+    )
     permissioning: Permissioning = Permissioning()
     ethstats_url: str | None = Field(None, description="ethstats server, e.g. 'wss://ethstats.example.org'")
     metrics_push_host: str | None = Field(None, description="Prometheus push gateway host (port 9091)")
 
-    @field_validator("bootnodes")
+    @field_validator("discovery_dns_url")
+    @classmethod
+    def _enrtree(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^enrtree://[A-Z2-7]{52,53}@[a-z0-9.-]+$", value):
+            raise ValueError(f"{value!r} is not an EIP-1459 link; expected enrtree://<base32 public key>@<domain>")
+        return value
+
+    @field_validator("bootnodes", "allowlist")
     @classmethod
     def _enodes(cls, values: list[str]) -> list[str]:
         for value in values:
@@ -308,6 +308,11 @@ class MemberStack(_Model):
         description="Node private keys (hex), by node name. Set them as secrets: "
         "pulumi config set --secret --path 'lacchain-cloud:nodeKeys.<node>' <hex>",
     )
+    dev_key_seed: str | None = Field(
+        None,
+        description="Development networks only: derive every node key from this public seed (like anvil's "
+        "mnemonic) so a local network needs no secrets. Refused for LACChain networks.",
+    )
     registry: ImageRegistry | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -329,6 +334,11 @@ class MemberStack(_Model):
         unknown = sorted(set(self.node_keys) - set(names))
         if unknown:
             raise ValueError(f"nodeKeys for unknown nodes {', '.join(unknown)}; remove them or add those nodes")
+        if self.dev_key_seed is not None and preset(self.network.preset).requires_published_genesis:
+            raise ValueError(
+                f"devKeySeed on {self.network.preset.value}: derived keys are public, so anyone could impersonate "
+                "these nodes. Remove devKeySeed and set nodeKeys as secrets (lacchain keys new)"
+            )
         mode = self.network.permissioning_mode
         for node in self.nodes:
             if mode is PermissioningMode.ONCHAIN and not besu_release(node.besu_version).supports_onchain_permissioning:
@@ -337,8 +347,6 @@ class MemberStack(_Model):
                     f"{node.besu_version} removed it. Set besuVersion {DEFAULT_BESU_VERSION} or "
                     "network.permissioning.mode: local"
                 )
-        if mode is PermissioningMode.ONCHAIN and self.network.preset is PresetName.CUSTOM:
-            pass  # a custom network may bring its own permissioning contracts in its genesis
         has_validator = any(n.role is Role.VALIDATOR for n in self.nodes)
         if self.network.genesis_file is None and not (has_validator or self.network.extra_validators):
             raise ValueError(
@@ -413,26 +421,53 @@ def stack_document(pulumi_config: dict[str, Any]) -> dict[str, Any]:
     return {key.removeprefix(prefix): value for key, value in pulumi_config.items() if key.startswith(prefix)}
 
 
-def load_stack_file(path: Path) -> tuple[MemberStack, dict[str, Any]]:
-    """Read ``stacks/Pulumi.<stack>.yaml``: the validated member stack and the raw config map."""
+def encrypted_paths(value: Any, path: str) -> list[str]:
+    """Where a stack file holds Pulumi-encrypted values (``{secure: ...}``), at any depth."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return [path]
+        return [p for key, item in value.items() for p in encrypted_paths(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in encrypted_paths(item, f"{path}[{index}]")]
+    return []
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``lacchain-cloud:`` document of ``stacks/Pulumi.<stack>.yaml`` (not yet validated)."""
     import yaml
 
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise InvalidInput.single(str(path), f"not valid YAML ({exc})", "fix the YAML syntax") from None
-    config = raw.get("config") or {}
+    config = raw.get("config") if isinstance(raw, dict) else None
     if not isinstance(config, dict):
         raise InvalidInput.single(f"{path}:config", "must be a map of keys to values", source=str(path))
-    secure = sorted(key for key, value in config.items() if isinstance(value, dict) and set(value) == {"secure"})
+    return stack_document(config)
+
+
+def refuse_encrypted(document: dict[str, Any], source: str) -> None:
+    """Encrypted values can only be decrypted by the Pulumi CLI; say so, and how to synth anyway."""
+    secure = [p for key, value in document.items() for p in encrypted_paths(value, f"{CONFIG_NAMESPACE}:{key}")]
     if secure:
-        raise InvalidInput.single(
-            secure[0],
-            "is an encrypted Pulumi secret, which only the Pulumi CLI can decrypt",
-            "run `pulumi up`/`pulumi preview` for this stack, or synth a stack without encrypted values",
-            source=str(path),
+        raise InvalidInput(
+            [
+                FieldProblem(
+                    p,
+                    "is encrypted with the stack's secrets provider, which only the Pulumi CLI can decrypt",
+                    "run `pulumi preview` for this stack, or give synth the node keys with --node-keys DIR",
+                )
+                for p in secure
+            ],
+            source,
         )
-    return parse_member_stack(stack_document(config), source=str(path)), config
+
+
+def load_stack_file(path: Path) -> MemberStack:
+    """Read and validate ``stacks/Pulumi.<stack>.yaml``."""
+    document = read_stack_file(path)
+    refuse_encrypted(document, str(path))
+    return parse_member_stack(document, source=str(path))
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,14 +1,14 @@
 """The contract every LacchainNode platform backend implements.
 
 Deployment is two-phase because nodes name each other: every node's p2p address must exist before any node's
-files (bootnodes, static nodes, allowlists) can be rendered. So a backend first *reserves an address*
-(Elastic IP, GCP static address, or a Kubernetes Service DNS name), the member program renders every node's
-files from all addresses, and only then does the backend *deploy* the node's compute with those files.
+files (bootnodes, static nodes, allowlists) can be rendered. So a backend first *reserves an address* (an Elastic
+IP, a GCP static address, or a Kubernetes Service and its DNS name); the member program renders every node's files
+from all addresses; only then does the backend *deploy* the node's compute with those files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,17 +19,16 @@ from lacchain.stack_config import NetworkConfig, NodeConfig
 
 @dataclass(frozen=True)
 class ServiceImages:
-    """Container images of a node's services. Defaults are the official upstream images where they exist;
-    ``ethstats``, ``healthcheck``, ``keyagent`` and ``ddns`` are ours (built from ``images/``)."""
+    """Container images of a node's services: official upstream images where they exist, ours otherwise."""
 
     besu: str
     tessera: str = "quorumengineering/tessera:24.4.2"
-    orion: str = "pegasyseng/orion:21.7.3"
+    orion: str = "consensys/orion:21.7.3"
     nginx: str = "nginx:1.27-alpine"
-    ethstats: str = "lacchain/ethstats-client:0.1.0"
-    healthcheck: str = "lacchain/healthcheck:0.1.0"
-    keyagent: str = "lacchain/keyagent:0.1.0"
-    ddns: str = "lacchain/ddns-daemon:0.1.0"
+    ethstats: str = "ghcr.io/lacchain-cloud/ethstats-client:0.1.0"
+    healthcheck: str = "ghcr.io/lacchain-cloud/healthcheck:0.1.0"
+    keyagent: str = "ghcr.io/lacchain-cloud/keyagent:0.1.0"
+    ddns: str = "ghcr.io/lacchain-cloud/ddns-daemon:0.1.0"
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,8 @@ class NodeContext:
     member: str
     node: NodeConfig
     network: NetworkConfig
-    peers: Sequence[NodeConfig]
-    """The other nodes of this stack this node peers with (``lacchain.topology``), e.g. for firewalls."""
+    images: ServiceImages
+    provider: pulumi.ProviderResource | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -48,16 +47,19 @@ class NodeContext:
         """Prefix of every resource of this node: unique within the stack."""
         return f"{self.member}-{self.node.name}"
 
+    def opts(self, parent: pulumi.Resource, **extra: object) -> pulumi.ResourceOptions:
+        """Options for a child resource: parented to the node, on the node's provider."""
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **extra)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class NodeInputs:
     """What the member program hands a backend in phase two."""
 
     files: pulumi.Output[dict[str, str]]
-    """Non-secret rendered files, relative to ``lacchain.layout.CONFIG_DIR`` (config.toml, genesis.json, ...)."""
+    """Non-secret rendered files, relative to ``lacchain.layout.CONFIG_DIR``."""
     node_key: pulumi.Output[str]
     """The Besu ``key`` file content. Always a Pulumi secret."""
-    images: ServiceImages
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class NodeDeployment:
 
     rpc_endpoint: pulumi.Output[str] | None
     """Where nginx serves RPC (https URL), or None for nodes without RPC (validators)."""
-    extra_outputs: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    extra_outputs: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class NodeBackend(Protocol):
@@ -76,8 +78,6 @@ class NodeBackend(Protocol):
         """Create what gives the node a stable p2p address and return the host for its enode URL."""
         ...
 
-    def deploy(
-        self, ctx: NodeContext, inputs: NodeInputs, p2p_host: pulumi.Output[str], parent: pulumi.Resource
-    ) -> NodeDeployment:
+    def deploy(self, ctx: NodeContext, inputs: NodeInputs, parent: pulumi.Resource) -> NodeDeployment:
         """Create the node's compute, storage, network rules and identity, all as children of ``parent``."""
         ...

@@ -1,0 +1,233 @@
+"""The member program: one member's validated stack becomes its LACChain nodes and their shared resources.
+
+``__main__.py`` (what ``pulumi up`` runs), ``lacchain synth`` (the same program under Pulumi's mock engine) and
+the BaaS controller (through the Automation API) all call ``deploy_member``; none of them builds resources itself.
+
+Everything that can be checked is checked before the first resource is declared: the stack schema, the node keys,
+the genesis file, and a dry render of every node's files (with placeholder addresses), so a mistake in a stack
+file never leaves half a deployment behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.backends.base import NodeBackend, NodeContext, NodeInputs, ServiceImages
+from components.backends.kubernetes import KubernetesBackend, KubernetesClusters
+from components.lacchain_node import LacchainNode, LacchainNodeArgs
+from lacchain import kubernetes as manifests
+from lacchain.besu.releases import besu_release
+from lacchain.enode import Enode
+from lacchain.errors import InvalidInput
+from lacchain.keys import NodeKey
+from lacchain.network_plan import NodeIdentity, NodePlan, genesis_text, plan_member
+from lacchain.roles import Platform, Role, TransactionManager
+from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, parse_member_stack
+
+TYPE = "lacchain:index:Member"
+PLACEHOLDER_IP = "192.0.2.1"
+"""TEST-NET-1 address used only for the dry render that validates files before any resource exists."""
+
+
+def node_keys_of(stack: MemberStack) -> dict[str, NodeKey]:
+    """Each node's key: from ``nodeKeys`` (secret config) or, on development networks, derived from
+    ``devKeySeed``. Refuses a stack where some node has neither, naming the nodes and the fix."""
+    keys: dict[str, NodeKey] = {}
+    missing: list[str] = []
+    for node in stack.nodes:
+        if node.name in stack.node_keys:
+            keys[node.name] = NodeKey.from_hex(stack.node_keys[node.name])
+        elif stack.dev_key_seed is not None:
+            keys[node.name] = NodeKey.derive_dev_key(stack.dev_key_seed, node.name)
+        else:
+            missing.append(node.name)
+    if missing:
+        raise InvalidInput.single(
+            f"{CONFIG_NAMESPACE}:nodeKeys",
+            f"no key for {', '.join(missing)}",
+            "create one per node with `lacchain keys new --out keys/<node>` and set it as a secret: "
+            f"pulumi config set --secret --path '{CONFIG_NAMESPACE}:nodeKeys.<node>' \"$(cat keys/<node>/key)\"",
+        )
+    return keys
+
+
+def default_images(node: NodeConfig, registry: str | None) -> ServiceImages:
+    """Official images pinned to the node's Besu release; ours from the member's registry when it has one."""
+    besu = besu_release(node.besu_version).image
+    if registry is None:
+        return ServiceImages(besu=besu)
+    base = registry.rstrip("/")
+    return ServiceImages(
+        besu=besu,
+        ethstats=f"{base}/ethstats-client:0.1.0",
+        healthcheck=f"{base}/healthcheck:0.1.0",
+        keyagent=f"{base}/keyagent:0.1.0",
+        ddns=f"{base}/ddns-daemon:0.1.0",
+    )
+
+
+def backend_for(platform: Platform) -> NodeBackend:
+    if platform is Platform.KUBERNETES:
+        return KubernetesBackend()
+    if platform is Platform.AWS:
+        from components.backends.aws import AwsBackend
+
+        return AwsBackend()
+    from components.backends.gcp import GcpBackend
+
+    return GcpBackend()
+
+
+@dataclass(frozen=True)
+class LacchainMemberArgs:
+    stack: MemberStack
+    project_root: Path
+
+
+class LacchainMember(pulumi.ComponentResource):
+    """All of one member's nodes. Outputs: ``nodes`` (per node: enode, role, platform, rpc endpoint),
+    ``validators`` (addresses) and ``genesis_sha256``."""
+
+    def __init__(self, name: str, args: LacchainMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        stack = args.stack
+        keys = node_keys_of(stack)
+        identities_now = {n: NodeIdentity(k.node_id, PLACEHOLDER_IP) for n, k in keys.items()}
+        genesis = genesis_text(stack, identities_now, args.project_root)
+        plan_member(stack, identities_now, genesis)  # dry render: every file error surfaces before any resource
+        super().__init__(TYPE, name, None, opts)
+
+        clusters = KubernetesClusters(stack.member, self)
+        nodes: dict[str, LacchainNode] = {}
+        for node in stack.nodes:
+            provider = None
+            if node.platform is Platform.KUBERNETES:
+                placement = node.placement
+                provider = clusters.provider(placement.context)
+                assert placement.namespace is not None
+                clusters.namespace(placement.context, placement.namespace, placement.create_namespace is not False)
+            registry = stack.registry.url if stack.registry else None
+            ctx = NodeContext(
+                member=stack.member,
+                node=node,
+                network=stack.network,
+                images=default_images(node, registry),
+                provider=provider,
+                tags={"lacchain-member": stack.member, "lacchain-node": node.name, **stack.tags},
+            )
+            nodes[node.name] = LacchainNode(
+                f"{stack.member}-{node.name}",
+                LacchainNodeArgs(context=ctx, backend=backend_for(node.platform)),
+                pulumi.ResourceOptions(parent=self),
+            )
+
+        hosts = pulumi.Output.all(**{name: n.p2p_host for name, n in nodes.items()})
+
+        def render(resolved: dict[str, str]) -> dict[str, NodePlan]:
+            identities = {n: NodeIdentity(keys[n].node_id, resolved[n]) for n in keys}
+            return plan_member(stack, identities, genesis_text(stack, identities, args.project_root))
+
+        plans = hosts.apply(render)
+        for node in stack.nodes:
+            name = node.name
+            nodes[name].deploy(
+                NodeInputs(
+                    files=plans.apply(lambda p, name=name: dict(p[name].files)),  # type: ignore[misc]
+                    node_key=pulumi.Output.secret(keys[name].hex),
+                ),
+                enode=plans.apply(lambda p, name=name: p[name].enode),  # type: ignore[misc]
+            )
+        self._kubernetes_role_objects(stack, clusters)
+
+        self.nodes = pulumi.Output.all(
+            **{
+                name: pulumi.Output.all(
+                    enode=n.enode,
+                    role=node_cfg.role.value,
+                    platform=node_cfg.platform.value,
+                    rpc_endpoint=n.rpc_endpoint,
+                )
+                for (name, n), node_cfg in zip(nodes.items(), stack.nodes, strict=True)
+            }
+        )
+        self.validators = sorted(keys[n.name].address for n in stack.nodes if n.role is Role.VALIDATOR)
+        self.register_outputs({"nodes": self.nodes, "validators": self.validators})
+
+    @staticmethod
+    def _kubernetes_role_objects(stack: MemberStack, clusters: KubernetesClusters) -> None:
+        groups: dict[tuple[str | None, str, Role], list[NodeConfig]] = {}
+        for node in stack.nodes:
+            if node.platform is Platform.KUBERNETES and node.placement.namespace is not None:
+                groups.setdefault((node.placement.context, node.placement.namespace, node.role), []).append(node)
+        external_peers = _external_peer_cidrs(stack)
+        for (context, namespace, role), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            clusters.role_objects(
+                context,
+                manifests.RolePolicy(
+                    member=stack.member,
+                    namespace=namespace,
+                    role=role,
+                    p2p_port=members[0].p2p_port,
+                    # Boots are the network's entry point: every LACChain node may connect to them.
+                    external_p2p_cidrs=["0.0.0.0/0"] if role is Role.BOOT else external_peers,
+                    rpc_cidrs=sorted({c for m in members for c in m.rpc_allowed_cidrs}),
+                    has_tm=any(m.transaction_manager is not TransactionManager.NONE for m in members),
+                ),
+            )
+
+
+def _external_peer_cidrs(stack: MemberStack) -> list[str]:
+    """Host routes of the other members' nodes we know by IP (bootnodes and the local allowlist)."""
+    cidrs = set()
+    for url in [*stack.network.bootnodes, *stack.network.allowlist]:
+        enode = Enode.parse(url)
+        if enode.host_kind == "ipv4":
+            cidrs.add(f"{enode.host}/32")
+        elif enode.host_kind == "ipv6":
+            cidrs.add(f"{enode.host}/128")
+    return sorted(cidrs)
+
+
+def deploy_member(stack: MemberStack, project_root: Path) -> LacchainMember:
+    """Declare the member's resources and export what other stacks and operators consume."""
+    member = LacchainMember(stack.member, LacchainMemberArgs(stack=stack, project_root=project_root))
+    pulumi.export("member", stack.member)
+    pulumi.export("nodes", member.nodes)
+    pulumi.export("validators", member.validators)
+    return member
+
+
+def stack_config_document() -> dict[str, Any]:
+    """Every ``lacchain-cloud:`` key of this stack's configuration, as the schema reads it.
+
+    All keys are read, not only the ones the schema knows, so a misspelt key is refused instead of ignored.
+    Pulumi hands object values to programs JSON-encoded and plain strings as they are.
+    """
+    prefix = f"{CONFIG_NAMESPACE}:"
+    raw = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    document: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key.removeprefix(prefix)
+        if isinstance(value, str) and value[:1] in ("{", "["):
+            # An unparsable value stays a string, and the schema reports the field with its bad value.
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        document[key] = value
+    return document
+
+
+def member_program(project_root: Path) -> LacchainMember:
+    """The whole Pulumi program of a member stack: what ``__main__.py`` runs and ``lacchain synth`` replays."""
+    try:
+        stack = parse_member_stack(stack_config_document(), source=f"stack {pulumi.get_stack()}")
+        return deploy_member(stack, project_root)
+    except InvalidInput as exc:
+        # A clean message instead of a traceback: the user has a stack file to fix, not a bug to report.
+        raise pulumi.RunError(str(exc)) from None

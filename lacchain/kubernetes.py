@@ -1,0 +1,529 @@
+"""Kubernetes objects of a LACChain node, as plain manifests (dicts in the Kubernetes API's own shape).
+
+Pure rendering: the Pulumi backend registers exactly these objects, ``lacchain synth`` writes them out, and the
+tests validate them against the real Kubernetes schemas, all without a cluster.
+
+One node is one single-replica StatefulSet whose pod holds isolated containers (Besu; Orion or Tessera on
+writers with a transaction manager; nginx as the only RPC entry on nodes that serve RPC; the healthcheck; the
+ethstats client when the network has a dashboard). Chain data lives on a PersistentVolumeClaim created on its own
+(not from a volumeClaimTemplate) so that Pulumi can protect it and keep it when the node is deleted. Secrets are
+mounted on memory-backed volumes only.
+
+NetworkPolicies and PodDisruptionBudgets are per role and namespace rather than per node: the LACChain topology is
+a property of roles, and "drain validators one at a time" is a property of the validator set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lacchain import layout
+from lacchain.roles import Role, TransactionManager
+from lacchain.sizing import SizeClass
+from lacchain.topology import accepts_p2p_from
+
+PART_OF = "lacchain"
+ROLE_LABEL = "lacchain.io/role"
+MEMBER_LABEL = "lacchain.io/member"
+NODE_LABEL = "lacchain.io/node"
+BESU_UID = 1000
+"""The official Besu image runs as user ``besu`` (uid 1000); every container here runs unprivileged."""
+
+
+@dataclass(frozen=True)
+class Images:
+    besu: str
+    tessera: str
+    orion: str
+    nginx: str
+    healthcheck: str
+    ethstats: str
+    keyagent: str
+
+
+@dataclass(frozen=True)
+class NodeObjects:
+    """Facts the manifests of one node are rendered from."""
+
+    member: str
+    name: str
+    namespace: str
+    role: Role
+    transaction_manager: TransactionManager
+    size: SizeClass
+    disk_gb: int
+    images: Images
+    storage_class: str | None = None
+    p2p_port: int = layout.P2P_PORT
+    p2p_service_type: str = "LoadBalancer"
+    dns_name: str | None = None
+    ethstats_url: str | None = None
+    file_keys: Sequence[str] = ()
+    """The rendered files (relative paths under the config dir) the ConfigMap holds."""
+    config_checksum: str = ""
+    """Hash of the rendered files: a changed config rolls the pod."""
+    extra_annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def object_name(self) -> str:
+        return f"{self.member}-{self.name}"
+
+    @property
+    def serves_rpc(self) -> bool:
+        return self.role is not Role.VALIDATOR
+
+    @property
+    def has_tm(self) -> bool:
+        return self.transaction_manager is not TransactionManager.NONE
+
+
+def labels(member: str, name: str, role: Role) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "lacchain-node",
+        "app.kubernetes.io/instance": f"{member}-{name}",
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+        MEMBER_LABEL: member,
+        ROLE_LABEL: role.value,
+        NODE_LABEL: name,
+    }
+
+
+def selector(member: str, name: str) -> dict[str, str]:
+    return {MEMBER_LABEL: member, NODE_LABEL: name}
+
+
+def p2p_host(member: str, name: str, namespace: str) -> str:
+    """The in-cluster DNS name of a node's p2p Service: what other nodes in the cluster put in its enode."""
+    return f"{member}-{name}-p2p.{namespace}.svc.cluster.local"
+
+
+def configmap_key(path: str) -> str:
+    """ConfigMap keys cannot contain "/": ``tm/tessera.json`` is stored as ``tm__tessera.json`` (reversible)."""
+    return path.replace("/", "__")
+
+
+def checksum(files: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(sorted(files.items()))).encode()).hexdigest()
+
+
+def _meta(n: NodeObjects, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": n.namespace, "labels": labels(n.member, n.name, n.role), **extra}
+
+
+def configmap(n: NodeObjects, files: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(n, f"{n.object_name}-config"),
+        "data": {configmap_key(path): text for path, text in sorted(files.items())},
+    }
+
+
+def node_key_secret(n: NodeObjects, node_key: str) -> dict[str, Any]:
+    """The Besu node key. ``node_key`` is a Pulumi secret in the program; here it is just the value."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _meta(n, f"{n.object_name}-node-key"),
+        "stringData": {"key": node_key},
+    }
+
+
+def data_volume_claim(n: NodeObjects) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": f"{n.disk_gb}Gi"}},
+    }
+    if n.storage_class:
+        spec["storageClassName"] = n.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(n, f"{n.object_name}-data", annotations={"helm.sh/resource-policy": "keep"}),
+        "spec": spec,
+    }
+
+
+def p2p_service(n: NodeObjects) -> dict[str, Any]:
+    """Peers reach the node here: TCP for RLPx, UDP for discovery, and the transaction manager's TLS port.
+
+    ``publishNotReadyAddresses``: a node only becomes ready once it has peers, so peers must be able to reach it
+    before it is ready. ``externalTrafficPolicy: Local`` keeps client source addresses for the NetworkPolicy.
+    """
+    ports: list[dict[str, Any]] = [
+        {"name": "p2p-tcp", "port": n.p2p_port, "targetPort": "p2p-tcp", "protocol": "TCP"},
+        {"name": "p2p-udp", "port": n.p2p_port, "targetPort": "p2p-udp", "protocol": "UDP"},
+    ]
+    if n.has_tm:
+        ports.append({"name": "tm-p2p", "port": layout.TESSERA_P2P_PORT, "targetPort": "tm-p2p", "protocol": "TCP"})
+    annotations = {"external-dns.alpha.kubernetes.io/hostname": n.dns_name} if n.dns_name else {}
+    spec: dict[str, Any] = {
+        "type": n.p2p_service_type,
+        "selector": selector(n.member, n.name),
+        "ports": ports,
+        "publishNotReadyAddresses": True,
+    }
+    if n.p2p_service_type in ("LoadBalancer", "NodePort"):
+        spec["externalTrafficPolicy"] = "Local"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(n, f"{n.object_name}-p2p", annotations=annotations),
+        "spec": spec,
+    }
+
+
+def rpc_service(n: NodeObjects) -> dict[str, Any]:
+    """Cluster-internal RPC through nginx (TLS); publish it further with an Ingress or a gateway if needed."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(n, f"{n.object_name}-rpc"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(n.member, n.name),
+            "ports": [{"name": "https", "port": layout.NGINX_HTTPS_PORT, "targetPort": "https", "protocol": "TCP"}],
+        },
+    }
+
+
+def service_account(n: NodeObjects) -> dict[str, Any]:
+    """The node's own identity: the key agent authenticates with it (IRSA / workload identity / Vault auth)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(n, n.object_name),
+        "automountServiceAccountToken": True,
+    }
+
+
+_RESTRICTED: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _container(name: str, image: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": image, "imagePullPolicy": "IfNotPresent", "securityContext": _RESTRICTED, **fields}
+
+
+def _config_mount(sub: str = "") -> dict[str, Any]:
+    return {"name": "config", "mountPath": layout.CONFIG_DIR + sub, "readOnly": True}
+
+
+def _besu_container(n: NodeObjects) -> dict[str, Any]:
+    ports = [
+        {"name": "p2p-tcp", "containerPort": n.p2p_port, "protocol": "TCP"},
+        {"name": "p2p-udp", "containerPort": n.p2p_port, "protocol": "UDP"},
+        {"name": "rpc-http", "containerPort": layout.RPC_HTTP_PORT, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": layout.METRICS_PORT, "protocol": "TCP"},
+    ]
+    return _container(
+        "besu",
+        n.images.besu,
+        args=[f"--config-file={layout.BESU_CONFIG_FILE}"],
+        env=[{"name": "BESU_OPTS", "value": f"-Xmx{n.size.heap}"}],
+        ports=ports,
+        resources={
+            "requests": {"cpu": n.size.cpu_request, "memory": n.size.memory_request},
+            "limits": {"cpu": n.size.cpu_limit, "memory": n.size.memory_limit},
+        },
+        volumeMounts=[
+            _config_mount(),
+            {"name": "data", "mountPath": layout.BESU_DATA_PATH, "subPath": "besu"},
+            {"name": "keys", "mountPath": layout.SECRETS_DIR, "readOnly": True},
+            {"name": "node-key", "mountPath": layout.NODE_KEY_FILE, "subPath": "key", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        # Besu's own health endpoints. Startup can take long after an upgrade (database migration), so the
+        # startup probe allows up to 30 minutes before liveness takes over.
+        startupProbe={
+            "httpGet": {"path": "/liveness", "port": "rpc-http"},
+            "periodSeconds": 10,
+            "failureThreshold": 180,
+        },
+        livenessProbe={
+            "httpGet": {"path": "/liveness", "port": "rpc-http"},
+            "periodSeconds": 15,
+            "failureThreshold": 4,
+        },
+        readinessProbe={
+            "httpGet": {"path": "/readiness?minPeers=1&maxBlocksBehind=10", "port": "rpc-http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+    )
+
+
+def _tm_container(n: NodeObjects) -> dict[str, Any]:
+    if n.transaction_manager is TransactionManager.ORION:
+        image, command = n.images.orion, {"args": [f"{layout.TM_CONFIG_DIR}/orion.conf"]}
+    else:
+        image, command = n.images.tessera, {"args": ["-configfile", f"{layout.TM_CONFIG_DIR}/tessera.json"]}
+    return _container(
+        "tm",
+        image,
+        **command,
+        ports=[{"name": "tm-p2p", "containerPort": layout.TESSERA_P2P_PORT, "protocol": "TCP"}],
+        resources={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+        volumeMounts=[
+            _config_mount(),
+            {"name": "data", "mountPath": layout.TM_DATA_PATH, "subPath": "tm"},
+            {"name": "keys", "mountPath": layout.SECRETS_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        readinessProbe={"tcpSocket": {"port": "tm-p2p"}, "periodSeconds": 10},
+    )
+
+
+def _nginx_container(n: NodeObjects) -> dict[str, Any]:
+    return _container(
+        "nginx",
+        n.images.nginx,
+        ports=[{"name": "https", "containerPort": layout.NGINX_HTTPS_PORT, "protocol": "TCP"}],
+        resources={"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        volumeMounts=[
+            {"name": "config", "mountPath": "/etc/nginx/nginx.conf", "subPath": "nginx.conf", "readOnly": True},
+            {"name": "rpc-tls", "mountPath": "/etc/nginx/tls", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "nginx-run", "mountPath": "/var/run/nginx"},
+        ],
+        readinessProbe={"tcpSocket": {"port": "https"}, "periodSeconds": 10},
+    )
+
+
+def _healthcheck_container(n: NodeObjects) -> dict[str, Any]:
+    env = [
+        {"name": "HEALTHCHECK_ROLE", "value": n.role.value},
+        {"name": "HEALTHCHECK_BESU_RPC_URL", "value": f"http://127.0.0.1:{layout.RPC_HTTP_PORT}"},
+    ]
+    if n.has_tm:
+        env.append(
+            {"name": "HEALTHCHECK_TM_UPCHECK_URL", "value": f"http://127.0.0.1:{layout.TESSERA_Q2T_PORT}/upcheck"}
+        )
+    return _container(
+        "healthcheck",
+        n.images.healthcheck,
+        env=env,
+        ports=[{"name": "health", "containerPort": layout.HEALTHCHECK_PORT, "protocol": "TCP"}],
+        resources={"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+    )
+
+
+def _ethstats_container(n: NodeObjects) -> dict[str, Any]:
+    return _container(
+        "ethstats",
+        n.images.ethstats,
+        env=[
+            {"name": "ETHSTATS_URL", "value": n.ethstats_url},
+            {"name": "ETHSTATS_NODE_NAME", "value": n.object_name},
+            {"name": "ETHSTATS_RPC_URL", "value": f"http://127.0.0.1:{layout.RPC_HTTP_PORT}"},
+            {
+                "name": "ETHSTATS_SECRET",
+                "valueFrom": {"secretKeyRef": {"name": "ethstats", "key": "secret", "optional": True}},
+            },
+        ],
+        resources={"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+    )
+
+
+def _keyagent_container(n: NodeObjects) -> dict[str, Any]:
+    """Init container: fetches (or on first boot creates) the transaction manager's key pair from the member's key
+    vault into the memory-backed keys volume, authenticating as the node's service account."""
+    return _container(
+        "keyagent",
+        n.images.keyagent,
+        args=["--node", n.name, "--out", layout.SECRETS_DIR],
+        envFrom=[{"configMapRef": {"name": f"{n.object_name}-keyagent", "optional": True}}],
+        resources={"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+        volumeMounts=[{"name": "keys", "mountPath": layout.SECRETS_DIR}],
+    )
+
+
+def statefulset(n: NodeObjects) -> dict[str, Any]:
+    items = [{"key": configmap_key(path), "path": path} for path in sorted(n.file_keys)]
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": f"{n.object_name}-config", "items": items}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": f"{n.object_name}-data"}},
+        {"name": "keys", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+        {"name": "node-key", "secret": {"secretName": f"{n.object_name}-node-key", "defaultMode": 0o400}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    containers = [_besu_container(n)]
+    init_containers: list[dict[str, Any]] = []
+    if n.has_tm:
+        containers.append(_tm_container(n))
+        init_containers.append(_keyagent_container(n))
+    if n.serves_rpc:
+        containers.append(_nginx_container(n))
+        volumes += [
+            {"name": "rpc-tls", "secret": {"secretName": f"{n.object_name}-rpc-tls", "optional": True}},
+            {"name": "nginx-run", "emptyDir": {}},
+        ]
+    containers.append(_healthcheck_container(n))
+    if n.ethstats_url:
+        containers.append(_ethstats_container(n))
+    pod_spec: dict[str, Any] = {
+        "securityContext": {
+            "runAsUser": BESU_UID,
+            "runAsGroup": BESU_UID,
+            "fsGroup": BESU_UID,
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "automountServiceAccountToken": n.has_tm,
+        "terminationGracePeriodSeconds": 120,
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if n.has_tm:
+        pod_spec["serviceAccountName"] = n.object_name
+        pod_spec["initContainers"] = init_containers
+    pod_labels = labels(n.member, n.name, n.role)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(n, n.object_name),
+        "spec": {
+            "replicas": 1,
+            "serviceName": f"{n.object_name}-p2p",
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "selector": {"matchLabels": selector(n.member, n.name)},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {"lacchain.io/config-checksum": n.config_checksum, **n.extra_annotations},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def node_manifests(n: NodeObjects, files: Mapping[str, str], node_key: str) -> list[dict[str, Any]]:
+    """All objects of one node (for synth and tests; the Pulumi backend registers them one by one)."""
+    objects = [configmap(n, files), node_key_secret(n, node_key), data_volume_claim(n), p2p_service(n)]
+    if n.serves_rpc:
+        objects.append(rpc_service(n))
+    if n.has_tm:
+        objects.append(service_account(n))
+    objects.append(statefulset(n))
+    return objects
+
+
+# --- per role and namespace ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """Inputs of the NetworkPolicy of one role in one namespace."""
+
+    member: str
+    namespace: str
+    role: Role
+    p2p_port: int = layout.P2P_PORT
+    external_p2p_cidrs: Sequence[str] = ()
+    """Sources outside the cluster whose p2p connections this role accepts (other members' nodes)."""
+    rpc_cidrs: Sequence[str] = ()
+    has_tm: bool = False
+
+
+def _ip_blocks(cidrs: Sequence[str]) -> list[dict[str, Any]]:
+    return [{"ipBlock": {"cidr": c}} for c in sorted(set(cidrs))]
+
+
+def network_policy(p: RolePolicy) -> dict[str, Any]:
+    """Ingress rules of one role: p2p only from the roles it peers with (LACChain topology) and the configured
+    external peers; RPC (nginx) only from the cluster and the allowed CIDRs; metrics and health from the cluster."""
+    peer_roles = sorted(r.value for r in accepts_p2p_from(p.role))
+    in_cluster_peers = {
+        "namespaceSelector": {},
+        "podSelector": {
+            "matchLabels": {"app.kubernetes.io/part-of": PART_OF},
+            "matchExpressions": [{"key": ROLE_LABEL, "operator": "In", "values": peer_roles}],
+        },
+    }
+    cluster: dict[str, Any] = {"namespaceSelector": {}}
+    rules: list[dict[str, Any]] = [
+        {
+            "from": [in_cluster_peers, *_ip_blocks(p.external_p2p_cidrs)],
+            "ports": [{"port": p.p2p_port, "protocol": "TCP"}, {"port": p.p2p_port, "protocol": "UDP"}],
+        },
+        {
+            "from": [cluster],
+            "ports": [
+                {"port": layout.METRICS_PORT, "protocol": "TCP"},
+                {"port": layout.HEALTHCHECK_PORT, "protocol": "TCP"},
+            ],
+        },
+    ]
+    if p.role is not Role.VALIDATOR:
+        rules.append(
+            {
+                "from": [cluster, *_ip_blocks(p.rpc_cidrs)],
+                "ports": [{"port": layout.NGINX_HTTPS_PORT, "protocol": "TCP"}],
+            }
+        )
+    if p.has_tm:
+        rules.append(
+            {
+                "from": [in_cluster_peers, *_ip_blocks(p.external_p2p_cidrs)],
+                "ports": [{"port": layout.TESSERA_P2P_PORT, "protocol": "TCP"}],
+            }
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": f"{p.member}-{p.role.value}",
+            "namespace": p.namespace,
+            "labels": {"app.kubernetes.io/part-of": PART_OF, MEMBER_LABEL: p.member, ROLE_LABEL: p.role.value},
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {MEMBER_LABEL: p.member, ROLE_LABEL: p.role.value}},
+            "policyTypes": ["Ingress"],
+            "ingress": rules,
+        },
+    }
+
+
+def disruption_budget(member: str, namespace: str, role: Role) -> dict[str, Any]:
+    """At most one node of a role down for voluntary disruptions (drains, upgrades): a BFT network keeps making
+    blocks while fewer than a third of its validators are down, so validators go one at a time."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": f"{member}-{role.value}",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": PART_OF, MEMBER_LABEL: member, ROLE_LABEL: role.value},
+        },
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {MEMBER_LABEL: member, ROLE_LABEL: role.value}},
+        },
+    }
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/part-of": PART_OF,
+                # Pods here meet the "restricted" Pod Security Standard; enforce it.
+                "pod-security.kubernetes.io/enforce": "restricted",
+            },
+        },
+    }

@@ -1,0 +1,201 @@
+"""Everything a member's nodes need on disk, computed from the validated stack and each node's identity.
+
+This is the single place where a stack becomes files: the Pulumi components, ``lacchain synth`` and the BaaS
+controller all call ``plan_member`` and only differ in where the files go (ConfigMaps, cloud-init, a directory).
+It is pure: node identities (public node ids and the host each node is reached at) come in as values, so it runs
+in milliseconds and is tested without any cloud.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lacchain import genesis as genesis_lib
+from lacchain.besu.config import (
+    BesuNodeSettings,
+    Permissioning,
+    render_config_toml,
+    render_permissions_config,
+    render_static_nodes,
+)
+from lacchain.besu.releases import besu_release
+from lacchain.enode import Enode
+from lacchain.errors import InvalidInput
+from lacchain.keys import address_of_node_id
+from lacchain.presets import NetworkPreset, preset
+from lacchain.roles import Platform, Role, TransactionManager
+from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, PermissioningMode
+from lacchain.tm.config import TmSettings, node_url, render_orion_config, render_tessera_config
+from lacchain.topology import select_peers
+
+CONFIG_TOML = "config.toml"
+GENESIS_JSON = "genesis.json"
+STATIC_NODES_JSON = "static-nodes.json"
+PERMISSIONS_TOML = "permissions_config.toml"
+ORION_CONF = "tm/orion.conf"
+TESSERA_JSON = "tm/tessera.json"
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """Who a node is (its public node id) and where peers reach it."""
+
+    node_id: str
+    host: str
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One node's rendered, non-secret files (paths relative to ``layout.CONFIG_DIR``) and public facts."""
+
+    node: NodeConfig
+    enode: str
+    address: str
+    peers: tuple[str, ...]
+    """Names of this member's nodes it peers with (LACChain topology)."""
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+def enode_of(node: NodeConfig, identity: NodeIdentity) -> Enode:
+    return Enode.of(identity.node_id, identity.host, node.p2p_port)
+
+
+def genesis_text(stack: MemberStack, identities: Mapping[str, NodeIdentity], project_root: Path) -> str:
+    """The network's genesis file: the published file for a network we join (checked against its preset),
+    or a generated one (validators = this member's validators plus ``extraValidators``)."""
+    network = stack.network
+    chosen = preset(network.preset)
+    if network.genesis_file is not None:
+        path = project_root / network.genesis_file
+        field_name = f"{CONFIG_NAMESPACE}:network.genesisFile"
+        try:
+            text = path.read_text()
+            document = json.loads(text)
+        except FileNotFoundError:
+            raise InvalidInput.single(
+                field_name, f"{path} does not exist", "download the network's published genesis.json to that path"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise InvalidInput.single(field_name, f"{path} is not JSON ({exc})", "use the published file") from None
+        problems = genesis_lib.check_published_genesis(chosen, document)
+        if problems:
+            raise InvalidInput.single(
+                field_name,
+                f"{path} does not match {chosen.name.value}: " + "; ".join(problems),
+                "use the genesis file published for this network",
+            )
+        return text
+    validators = sorted(
+        {address_of_node_id(identities[n.name].node_id) for n in stack.nodes if n.role is Role.VALIDATOR}
+        | set(network.extra_validators),
+        key=str.lower,
+    )
+    spec = genesis_lib.GenesisSpec(chain_id=_chain_id(stack), validators=tuple(validators))
+    return genesis_lib.render_genesis(genesis_lib.build_genesis(_network_preset(stack), spec))
+
+
+def _network_preset(stack: MemberStack) -> NetworkPreset:
+    """The preset with the stack's overrides of consensus parameters applied."""
+    network = stack.network
+    base = preset(network.preset)
+    return replace(
+        base,
+        consensus=network.consensus or base.consensus,
+        block_period_seconds=network.block_period_seconds or base.block_period_seconds,
+        epoch_length=network.epoch_length or base.epoch_length,
+        request_timeout_seconds=network.request_timeout_seconds or base.request_timeout_seconds,
+    )
+
+
+def _chain_id(stack: MemberStack) -> int:
+    chain_id = stack.network.chain_id or preset(stack.network.preset).chain_id
+    if chain_id is None:
+        raise InvalidInput.single(f"{CONFIG_NAMESPACE}:network.chainId", "required for a generated genesis")
+    return chain_id
+
+
+def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], genesis: str) -> dict[str, NodePlan]:
+    """Render every node's files. ``identities`` must hold every node of the stack."""
+    missing = [n.name for n in stack.nodes if n.name not in identities]
+    if missing:
+        raise InvalidInput.single(
+            f"{CONFIG_NAMESPACE}:nodeKeys", f"no key for {', '.join(missing)}", "run `lacchain keys new` for them"
+        )
+    chosen = _network_preset(stack)
+    network = stack.network
+    enodes = {n.name: enode_of(n, identities[n.name]) for n in stack.nodes}
+    roster = [(n.name, n.role) for n in stack.nodes]
+    own_boots = [enodes[n.name].url for n in stack.nodes if n.role is Role.BOOT]
+    mode = network.permissioning_mode
+    permissioning = Permissioning(
+        mode=mode.value,
+        contract_version=network.permissioning.contract_version,
+        nodes_contract=network.permissioning.nodes_contract,
+        accounts_contract=network.permissioning.accounts_contract,
+    )
+    allowlist = sorted({e.url for e in enodes.values()} | set(network.bootnodes) | set(network.allowlist))
+    tm_writers = [n for n in stack.nodes if n.transaction_manager is not TransactionManager.NONE]
+
+    plans: dict[str, NodePlan] = {}
+    for node in stack.nodes:
+        peers = select_peers(node.role, roster, exclude=node.name)
+        static = [enodes[p].url for p in peers]
+        bootnodes = sorted(set(network.bootnodes) | {b for b in own_boots if b != enodes[node.name].url})
+        relevant = [enodes[node.name].url, *static, *bootnodes, *(allowlist if mode is PermissioningMode.LOCAL else [])]
+        dns_hosts = any(Enode.parse(url).host_kind == "dns" for url in relevant)
+        host = identities[node.name].host
+        settings = BesuNodeSettings(
+            role=node.role,
+            release=besu_release(node.besu_version),
+            consensus=chosen.consensus,
+            p2p_port=node.p2p_port,
+            advertised_ip=host if enodes[node.name].host_kind != "dns" else None,
+            bootnodes=bootnodes,
+            privacy=node.transaction_manager is not TransactionManager.NONE,
+            permissioning=permissioning,
+            dns_hosts=dns_hosts,
+            on_kubernetes=node.platform is Platform.KUBERNETES,
+            metrics_push_host=network.metrics_push_host,
+            metrics_job=f"{stack.member}-{node.name}",
+            discovery_dns_url=network.discovery_dns_url,
+        )
+        files = {
+            CONFIG_TOML: render_config_toml(settings),
+            GENESIS_JSON: genesis,
+            STATIC_NODES_JSON: render_static_nodes(static),
+        }
+        if mode is PermissioningMode.LOCAL:
+            files[PERMISSIONS_TOML] = render_permissions_config(allowlist)
+        if node.transaction_manager is not TransactionManager.NONE:
+            tm = TmSettings(
+                advertised_host=host,
+                peers=[node_url(identities[w.name].host) for w in tm_writers if w.name != node.name],
+            )
+            if node.transaction_manager is TransactionManager.ORION:
+                files[ORION_CONF] = render_orion_config(tm)
+            else:
+                files[TESSERA_JSON] = render_tessera_config(tm)
+        plans[node.name] = NodePlan(
+            node=node,
+            enode=enodes[node.name].url,
+            address=address_of_node_id(identities[node.name].node_id),
+            peers=tuple(peers),
+            files=files,
+        )
+    return plans
+
+
+def validator_count(stack: MemberStack) -> int:
+    return sum(1 for n in stack.nodes if n.role is Role.VALIDATOR)
+
+
+def bft_fault_tolerance(validators: int) -> int:
+    """How many validators may fail while an IBFT 2.0 / QBFT network still makes blocks: f = (n - 1) // 3."""
+    return max(0, (validators - 1) // 3)
+
+
+def roles_in(nodes: Sequence[NodeConfig]) -> set[Role]:
+    return {n.role for n in nodes}

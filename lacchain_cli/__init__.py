@@ -1,0 +1,1 @@
+"""The ``lacchain`` command line: keys, genesis, schema, and the offline ``synth``/``diff`` of member stacks."""

@@ -1,0 +1,364 @@
+"""``lacchain synth``: run the member program that ``pulumi up`` runs, offline, under Pulumi's mock engine.
+
+Nothing is deployed and no Pulumi CLI or provider plugin is needed. Every resource the program declares is
+recorded as Pulumi's engine would receive it (type, name, parent, options, inputs), with secrets shown as
+``[secret]``. The output directory holds:
+
+- ``plan.json``: every resource, sorted by URN, plus the stack outputs;
+- ``plan.txt``: the resource tree, for reading;
+- ``nodes/<node>/``: what each node receives: its rendered files (``files/``), its Kubernetes manifests, or its
+  cloud-init user data and IAM policies;
+- ``shared/``: member-wide objects (namespaces, NetworkPolicies, PodDisruptionBudgets, key vaults).
+
+Same input, byte-identical output: ``diff -r`` (or ``lacchain diff``) between two commits is a reviewable change.
+Values a cloud assigns at deploy time (an Elastic IP, a static address) are stood in for by documentation-range
+addresses (198.51.100.0/24), derived from the resource name so they are stable between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _sync_await
+
+from lacchain.stack_config import CONFIG_NAMESPACE
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+PROJECT = "lacchain-cloud"
+NODE_TYPE = "lacchain:index:LacchainNode"
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    provider: str | None
+    protect: bool
+    retain_on_delete: bool
+    depends_on: list[str]
+    inputs: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "provider": self.provider,
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "dependsOn": self.depends_on,
+            "inputs": self.inputs,
+        }
+
+
+def plain(value: Any) -> Any:
+    """Turn deserialized Pulumi property values into plain JSON: secrets become ``[secret]``, unknowns
+    ``[unknown]``, resource references their URN, and integral floats (Pulumi's numbers) integers."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return mask(value.get("value"))
+        if sig == rpc._special_resource_sig:
+            return value.get("urn", UNKNOWN)
+        if sig is not None:
+            return UNKNOWN
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value is rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN
+    return value
+
+
+def mask(value: Any) -> Any:
+    """A secret's shape without its content: keys of a secret map stay (they name what is stored), every
+    value becomes ``[secret]``, so masked manifests still match their schemas."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) is None:
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return SECRET
+
+
+def canonical(value: Any) -> Any:
+    """Dicts with sorted keys at every level, so output does not depend on the order the engine reports."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def _provider_urn(reference: str) -> str | None:
+    """Provider references are ``<urn>::<id>``; keep the URN."""
+    return reference.rsplit("::", 1)[0] if reference else None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Pulumi's mock monitor, also keeping every registration request as the engine would see it."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            self.recorded.append(
+                RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    custom=bool(request.custom),
+                    provider=_provider_urn(request.provider),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    depends_on=sorted(request.dependencies),
+                    inputs=plain(inputs),
+                )
+            )
+        return response
+
+
+def documentation_ip(name: str) -> str:
+    """A stable stand-in for an address the cloud assigns, from 198.51.100.0/24 (TEST-NET-2)."""
+    return f"198.51.100.{int(hashlib.sha256(name.encode()).hexdigest(), 16) % 254 + 1}"
+
+
+CLOUD_ASSIGNED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "aws:ec2/eip:Eip": lambda name, _: {"publicIp": documentation_ip(name), "allocationId": f"eipalloc-{name}"},
+    "gcp:compute/address:Address": lambda name, _: {"address": documentation_ip(name)},
+    "aws:iam/role:Role": lambda name, _: {"arn": f"arn:aws:iam::123456789012:role/{name}"},
+    "gcp:serviceaccount/account:Account": lambda name, inputs: {
+        "email": f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}.iam.gserviceaccount.com"
+    },
+}
+"""Outputs that exist only after a cloud creates the resource, keyed by resource type."""
+
+
+INVOKE_RESULTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda _: {
+        "accountId": "123456789012",
+        "arn": "arn:aws:iam::123456789012:user/synth",
+        "userId": "synth",
+    },
+    "aws:index/getRegion:getRegion": lambda a: {"name": a.get("name") or "us-east-1", "region": "us-east-1"},
+    "aws:index/getPartition:getPartition": lambda _: {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+}
+"""Answers to the data-source calls (invokes) the program makes, as a cloud account would give them."""
+
+
+class SynthMocks(pulumi.runtime.Mocks):
+    """Resources echo their inputs as state, plus the cloud-assigned outputs the program reads."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        assigned = CLOUD_ASSIGNED.get(args.typ)
+        if assigned is not None:
+            state.update(assigned(args.name, args.inputs))
+        state.setdefault("arn", f"arn:synth:{args.typ}:{args.name}")
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return INVOKE_RESULTS.get(args.token, lambda _: {})(args.args), None
+
+
+@dataclass
+class SynthResult:
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    config_keys: list[str] = field(default_factory=list)
+
+
+def config_map(document: dict[str, Any]) -> dict[str, str]:
+    """A ``lacchain-cloud:`` document as Pulumi passes config to programs: objects JSON-encoded, strings raw."""
+    return {
+        f"{CONFIG_NAMESPACE}:{key}": value if isinstance(value, str) else json.dumps(value)
+        for key, value in document.items()
+    }
+
+
+def run_program(stack_name: str, document: dict[str, Any], program: Callable[[], object]) -> SynthResult:
+    """Run ``program`` under mocks with the stack's configuration, recording every resource."""
+    monitor = RecordingMonitor(SynthMocks())
+    pulumi.runtime.set_mocks(SynthMocks(), project=PROJECT, stack=stack_name, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(config_map(document), secret_keys=[f"{CONFIG_NAMESPACE}:nodeKeys"])
+    settings = pulumi.runtime.settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    root = pulumi.runtime.settings.get_root_resource()
+    outputs: dict[str, Any] = {}
+    if root is not None:
+        for key, value in sorted(getattr(root, "outputs", {}).items()):
+            outputs[key] = _resolve(value)
+    return SynthResult(stack_name, sorted(monitor.recorded, key=lambda r: r.urn), outputs)
+
+
+def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+
+    async def get() -> Any:
+        if await output.is_secret():
+            return SECRET
+        if not await output.is_known():
+            return UNKNOWN
+        return await output.future()
+
+    return plain(_sync_await(get()))
+
+
+# --- writing the output directory --------------------------------------------------------------------------
+
+
+def _dump_yaml(documents: Iterable[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(list(documents), sort_keys=False, default_flow_style=False, width=120)
+
+
+def _manifest(resource: RecordedResource) -> dict[str, Any]:
+    """A Kubernetes resource's inputs are its manifest; written as kubectl users expect (apiVersion, kind and
+    metadata first, then the rest), every level in sorted order."""
+    inputs = canonical(resource.inputs)
+    head = {key: inputs.pop(key) for key in ("apiVersion", "kind", "metadata") if key in inputs}
+    return {**head, **inputs}
+
+
+def _node_of(resource: RecordedResource, by_urn: dict[str, RecordedResource], member_prefix: str) -> str | None:
+    """The node a resource belongs to: the LacchainNode among its ancestors."""
+    cursor: RecordedResource | None = resource
+    while cursor is not None:
+        if cursor.type == NODE_TYPE:
+            return cursor.name.removeprefix(member_prefix)
+        cursor = by_urn.get(cursor.parent) if cursor.parent else None
+    return None
+
+
+ARTIFACT_EXTRACTORS: dict[str, Callable[[RecordedResource], dict[str, str]]] = {}
+"""Per resource type: the files (relative path -> text) a node receives from that resource."""
+
+
+def artifact(resource_type: str) -> Callable[[Callable[[RecordedResource], dict[str, str]]], Any]:
+    def register(fn: Callable[[RecordedResource], dict[str, str]]) -> Any:
+        ARTIFACT_EXTRACTORS[resource_type] = fn
+        return fn
+
+    return register
+
+
+@artifact("kubernetes:core/v1:ConfigMap")
+def _configmap_files(resource: RecordedResource) -> dict[str, str]:
+    data = resource.inputs.get("data") or {}
+    return {f"files/{key.replace('__', '/')}": str(text) for key, text in sorted(data.items())}
+
+
+@artifact("aws:ec2/instance:Instance")
+def _aws_user_data(resource: RecordedResource) -> dict[str, str]:
+    user_data = resource.inputs.get("userData")
+    return {"cloud-init.yaml": str(user_data)} if user_data else {}
+
+
+@artifact("gcp:compute/instance:Instance")
+def _gcp_user_data(resource: RecordedResource) -> dict[str, str]:
+    metadata = resource.inputs.get("metadata") or {}
+    user_data = metadata.get("user-data")
+    return {"cloud-init.yaml": str(user_data)} if user_data else {}
+
+
+def _policy_artifact(resource: RecordedResource) -> dict[str, str]:
+    policy = resource.inputs.get("policy")
+    if not isinstance(policy, str):
+        return {}
+    try:
+        text = json.dumps(json.loads(policy), indent=2, sort_keys=True) + "\n"
+    except json.JSONDecodeError:
+        text = policy
+    return {f"iam/{resource.name}.json": text}
+
+
+for _policy_type in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
+    ARTIFACT_EXTRACTORS[_policy_type] = _policy_artifact
+
+
+def write_output(result: SynthResult, out: Path, member: str) -> None:
+    """Write plan.json, plan.txt, nodes/ and shared/ into ``out`` (replacing what a previous synth wrote)."""
+    for stale in ("nodes", "shared"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = {
+        "project": PROJECT,
+        "stack": result.stack,
+        "outputs": result.outputs,
+        "resources": [r.as_json() for r in result.resources],
+    }
+    (out / "plan.json").write_text(json.dumps(plan, indent=2, sort_keys=True) + "\n")
+    (out / "plan.txt").write_text(render_tree(result))
+
+    by_urn = {r.urn: r for r in result.resources}
+    prefix = f"{member}-"
+    per_node_manifests: dict[str, list[dict[str, Any]]] = {}
+    shared_manifests: list[dict[str, Any]] = []
+    per_node_files: dict[str, dict[str, str]] = {}
+    for resource in result.resources:
+        node = _node_of(resource, by_urn, prefix)
+        if resource.type.startswith("kubernetes:") and resource.custom:
+            (per_node_manifests.setdefault(node, []) if node else shared_manifests).append(_manifest(resource))
+        extractor = ARTIFACT_EXTRACTORS.get(resource.type)
+        if extractor is not None:
+            target = per_node_files.setdefault(node or "", {})
+            target.update(extractor(resource))
+    for node, documents in sorted(per_node_manifests.items()):
+        _write(out / "nodes" / node / "kubernetes.yaml", _dump_yaml(documents))
+    if shared_manifests:
+        _write(out / "shared" / "kubernetes.yaml", _dump_yaml(shared_manifests))
+    for node, files in sorted(per_node_files.items()):
+        base = out / "nodes" / node if node else out / "shared"
+        for path, text in sorted(files.items()):
+            _write(base / path, text)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def render_tree(result: SynthResult) -> str:
+    """The resource tree, one resource a line: ``type name`` with protect/retain markers."""
+    children: dict[str | None, list[RecordedResource]] = {}
+    known = {r.urn for r in result.resources}
+    for resource in result.resources:
+        children.setdefault(resource.parent if resource.parent in known else None, []).append(resource)
+    lines = [f"{PROJECT}/{result.stack}"]
+
+    def walk(parent: str | None, indent: str) -> None:
+        items = children.get(parent, [])
+        for index, resource in enumerate(items):
+            last = index == len(items) - 1
+            marks = "".join(
+                [" [protected]" if resource.protect else "", " [kept on delete]" if resource.retain_on_delete else ""]
+            )
+            lines.append(f"{indent}{'└─ ' if last else '├─ '}{resource.type} {resource.name}{marks}")
+            walk(resource.urn, indent + ("   " if last else "│  "))
+
+    walk(None, "")
+    return "\n".join(lines) + "\n"
