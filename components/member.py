@@ -72,16 +72,17 @@ def default_images(node: NodeConfig, registry: str | None) -> ServiceImages:
     )
 
 
-def backend_for(platform: Platform) -> NodeBackend:
+def make_backend(platform: Platform, member: str, parent: pulumi.Resource) -> NodeBackend:
+    """One backend per platform and member; VM backends keep one provider per region/project under ``parent``."""
     if platform is Platform.KUBERNETES:
         return KubernetesBackend()
     if platform is Platform.AWS:
         from components.backends.aws import AwsBackend
 
-        return AwsBackend()
+        return AwsBackend(member, parent)
     from components.backends.gcp import GcpBackend
 
-    return GcpBackend()
+    return GcpBackend(member, parent)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class LacchainMember(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
 
         clusters = KubernetesClusters(stack.member, self)
+        backends: dict[Platform, NodeBackend] = {}
         nodes: dict[str, LacchainNode] = {}
         for node in stack.nodes:
             provider = None
@@ -111,6 +113,8 @@ class LacchainMember(pulumi.ComponentResource):
                 provider = clusters.provider(placement.context)
                 assert placement.namespace is not None
                 clusters.namespace(placement.context, placement.namespace, placement.create_namespace is not False)
+            if node.platform not in backends:
+                backends[node.platform] = make_backend(node.platform, stack.member, self)
             registry = stack.registry.url if stack.registry else None
             ctx = NodeContext(
                 member=stack.member,
@@ -122,7 +126,7 @@ class LacchainMember(pulumi.ComponentResource):
             )
             nodes[node.name] = LacchainNode(
                 f"{stack.member}-{node.name}",
-                LacchainNodeArgs(context=ctx, backend=backend_for(node.platform)),
+                LacchainNodeArgs(context=ctx, backend=backends[node.platform]),
                 pulumi.ResourceOptions(parent=self),
             )
 

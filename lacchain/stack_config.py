@@ -38,6 +38,8 @@ from lacchain.presets import (
 from lacchain.roles import Platform, Role, TransactionManager
 
 CONFIG_NAMESPACE = "lacchain-cloud"
+
+
 def to_camel(name: str) -> str:
     """snake_case to the camelCase of Pulumi stack files; "p2p_port" is "p2pPort", not "p2PPort"."""
     return re.sub(r"^p2P", "p2p", _pydantic_camel(name))
@@ -146,6 +148,11 @@ class NodeConfig(_Model):
     disk_gb: int = Field(DEFAULT_DISK_GB, description="Data disk size in GiB; kept when the node is replaced")
     transaction_manager: TransactionManager = TransactionManager.NONE
     besu_version: str = Field(DEFAULT_BESU_VERSION, description="Besu release the node runs")
+    machine_image: str | None = Field(
+        None,
+        description="aws/gcp: the VM image (AMI id, or GCP image self-link/family); default: the NodeImage of the "
+        "node's role if the member publishes one, else the official Debian 12 image",
+    )
     dns_name: str | None = Field(None, description="Public DNS name used as the host in the node's enode URL")
     static_address: bool = Field(True, description="Reserve a static public IP (Elastic IP / static address)")
     p2p_port: int = Field(P2P_PORT, ge=1024, le=65535)
@@ -213,6 +220,8 @@ class NodeConfig(_Model):
                 f"a {self.role.value} on {self.platform.value} needs a stable p2p address for its enode URL: "
                 "keep staticAddress: true or set dnsName (with the DDNS daemon keeping it current)"
             )
+        if self.machine_image is not None and self.platform is Platform.KUBERNETES:
+            raise ValueError("machineImage on kubernetes: pods run container images; remove it")
         if self.rpc_allowed_cidrs and self.role is Role.VALIDATOR:
             raise ValueError("rpcAllowedCidrs on a validator: validators expose no RPC; remove it")
         return self
