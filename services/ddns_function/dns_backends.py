@@ -182,8 +182,12 @@ class TsigKey:
     """Base64, as in BIND's ``key`` statement (``tsig-keygen -a hmac-sha256``)."""
     algorithm: str = "hmac-sha256"
 
-    def keyring(self) -> dns.tsig.Key:
-        return dns.tsig.Key(self.name, self.secret, self.algorithm)
+    @property
+    def dns_name(self) -> dns.name.Name:
+        return dns.name.from_text(self.name)
+
+    def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
+        return {self.dns_name: dns.tsig.Key(self.dns_name, self.secret, self.algorithm)}
 
 
 class Rfc2136Dns:
@@ -202,7 +206,7 @@ class Rfc2136Dns:
         self.timeout = timeout
 
     def _message(self) -> dns.update.UpdateMessage:
-        return dns.update.UpdateMessage(self.zone, keyring=self.key.keyring(), keyname=self.key.name)
+        return dns.update.UpdateMessage(self.zone, keyring=self.key.keyring(), keyname=self.key.dns_name)
 
     def _relative(self, fqdn: str) -> dns.name.Name:
         name = dns.name.from_text(fqdn)

@@ -92,13 +92,19 @@ def test_enr_tree_is_published_and_verifies(bind: Bind) -> None:
     assert sorted(r.enode_id for r in found) == sorted(k.node_id for k in nodes)
     assert links == []
 
-    # the leaves were stored as several <= 255-byte strings and the branches as one
-    response = dns.query.tcp(dns.message.make_query(f"{tree.root.enr_root}.{domain}", "TXT"), bind.host, port=bind.port)
-    for rdata in response.answer[0]:
+    # every entry is stored as <= 255-byte strings; a long leaf as several strings of one record
+    big = Enr.create(NodeKey.generate(), 1, ip=PUBLIC_V4, tcp=60606, extra={b"lacchain": b"m" * 120})
+    with_big = EnrTree.build([*records, big], [], 2, tree_key)
+    dns_.sync_txt_tree(domain, with_big.txt_records(domain), 300)
+    for label, text in with_big.entries.items():
+        response = dns.query.tcp(dns.message.make_query(f"{label}.{domain}", "TXT"), bind.host, port=bind.port)
+        (rdata,) = response.answer[0]
         assert all(len(s) <= TXT_STRING_BYTES for s in rdata.strings)
+        assert b"".join(rdata.strings).decode() == text
+        assert len(rdata.strings) == (2 if text == big.text else 1)
 
     # a smaller tree replaces it: stale entries are deleted
-    smaller = EnrTree.build(records[:2], [], 2, tree_key)
+    smaller = EnrTree.build(records[:2], [], 3, tree_key)
     dns_.sync_txt_tree(domain, smaller.txt_records(domain), 300)
     _, found, _ = EnrTree.resolve(link, lookup)
     assert sorted(r.enode_id for r in found) == sorted(k.node_id for k in nodes[:2])

@@ -1,0 +1,54 @@
+"""Google Cloud adapter: a Cloud Functions (2nd gen) / Cloud Run functions HTTP entry point.
+
+Deploy with ``--entry-point=ddns``. The entry point takes the Flask request Cloud Functions passes; nothing here
+imports ``functions_framework``, so the module loads wherever Flask-like requests come from. The service is built
+once per instance from ``DDNS_*`` environment variables (``config.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from services.ddns_function.core import DdnsService, Response, error
+from services.ddns_function.http_server import MAX_READ_BYTES
+
+log = logging.getLogger("lacchain.ddns.gcp")
+
+_service: DdnsService | None = None
+_lock = threading.Lock()
+
+
+def _get_service() -> DdnsService:
+    global _service
+    with _lock:
+        if _service is None:
+            from services.ddns_function.config import service_from_env
+
+            _service = service_from_env()
+        return _service
+
+
+def to_flask(response: Response) -> tuple[bytes, int, dict[str, str]]:
+    return response.encoded(), response.status, dict(response.headers)
+
+
+def handle_request(service: DdnsService, request: Any) -> tuple[bytes, int, dict[str, str]]:
+    """Answer a Flask/werkzeug-like request (``method``, ``path``, ``content_length``, ``get_data``)."""
+    length = getattr(request, "content_length", None)
+    if length is not None and length > MAX_READ_BYTES:
+        return to_flask(error(413, "body", f"{length} bytes; an update is at most {MAX_READ_BYTES}"))
+    body = request.get_data(cache=False) if request.method not in ("GET", "HEAD") else b""
+    if len(body) > MAX_READ_BYTES:
+        return to_flask(error(413, "body", f"{len(body)} bytes; an update is at most {MAX_READ_BYTES}"))
+    return to_flask(service.handle(request.method, request.path, body))
+
+
+def ddns(request: Any) -> tuple[bytes, int, dict[str, str]]:
+    try:
+        service = _get_service()
+    except Exception as exc:
+        log.error("ddns: configuration error:\n%s", exc)
+        return to_flask(error(500, "configuration", "the function is misconfigured; see its logs"))
+    return handle_request(service, request)
