@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,13 @@ def default_images(node: NodeConfig, registry: str | None) -> ServiceImages:
     )
 
 
+def permissioning_alloc(admins: Sequence[str], enodes: Sequence[Enode]) -> Mapping[str, Mapping[str, Any]]:
+    """The v2 node permissioning contracts (``contracts/``) in a generated genesis, listing the member's nodes."""
+    from contracts.genesis_alloc import node_permissioning_alloc
+
+    return node_permissioning_alloc(admins, enodes)
+
+
 def make_backend(platform: Platform, member: str, parent: pulumi.Resource) -> NodeBackend:
     """One backend per platform and member; VM backends keep one provider per region/project under ``parent``."""
     if platform is Platform.KUBERNETES:
@@ -99,7 +107,7 @@ class LacchainMember(pulumi.ComponentResource):
         stack = args.stack
         keys = node_keys_of(stack)
         identities_now = {n: NodeIdentity(k.node_id, PLACEHOLDER_IP) for n, k in keys.items()}
-        genesis = genesis_text(stack, identities_now, args.project_root)
+        genesis = genesis_text(stack, identities_now, args.project_root, permissioning_alloc)
         plan_member(stack, identities_now, genesis)  # dry render: every file error surfaces before any resource
         super().__init__(TYPE, name, None, opts)
 
@@ -134,7 +142,9 @@ class LacchainMember(pulumi.ComponentResource):
 
         def render(resolved: dict[str, str]) -> dict[str, NodePlan]:
             identities = {n: NodeIdentity(keys[n].node_id, resolved[n]) for n in keys}
-            return plan_member(stack, identities, genesis_text(stack, identities, args.project_root))
+            return plan_member(
+                stack, identities, genesis_text(stack, identities, args.project_root, permissioning_alloc)
+            )
 
         plans = hosts.apply(render)
         for node in stack.nodes:

@@ -9,9 +9,10 @@ in milliseconds and is tested without any cloud.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from lacchain import genesis as genesis_lib
 from lacchain.besu.config import (
@@ -63,9 +64,19 @@ def enode_of(node: NodeConfig, identity: NodeIdentity) -> Enode:
     return Enode.of(identity.node_id, identity.host, node.p2p_port)
 
 
-def genesis_text(stack: MemberStack, identities: Mapping[str, NodeIdentity], project_root: Path) -> str:
+PermissioningAlloc = Callable[[Sequence[str], Sequence[Enode]], Mapping[str, Mapping[str, Any]]]
+"""Builds genesis ``alloc`` entries for the node permissioning contracts from (admins, initial enodes)."""
+
+
+def genesis_text(
+    stack: MemberStack,
+    identities: Mapping[str, NodeIdentity],
+    project_root: Path,
+    permissioning_alloc: PermissioningAlloc | None = None,
+) -> str:
     """The network's genesis file: the published file for a network we join (checked against its preset),
-    or a generated one (validators = this member's validators plus ``extraValidators``)."""
+    or a generated one (validators = this member's validators plus ``extraValidators``; with onchain
+    permissioning, the contracts from ``permissioning_alloc`` listing every node of the member)."""
     network = stack.network
     chosen = preset(network.preset)
     if network.genesis_file is not None:
@@ -93,7 +104,17 @@ def genesis_text(stack: MemberStack, identities: Mapping[str, NodeIdentity], pro
         | set(network.extra_validators),
         key=str.lower,
     )
-    spec = genesis_lib.GenesisSpec(chain_id=_chain_id(stack), validators=tuple(validators))
+    alloc: Mapping[str, Mapping[str, Any]] = {}
+    if network.permissioning_mode is PermissioningMode.ONCHAIN:
+        if permissioning_alloc is None:
+            raise InvalidInput.single(
+                f"{CONFIG_NAMESPACE}:network.permissioning.mode",
+                "onchain permissioning in a generated genesis needs the permissioning contracts",
+                "use mode: local, or deploy through the member program (it places the contracts)",
+            )
+        enodes = [enode_of(n, identities[n.name]) for n in stack.nodes]
+        alloc = permissioning_alloc(network.permissioning.admins, enodes)
+    spec = genesis_lib.GenesisSpec(chain_id=_chain_id(stack), validators=tuple(validators), alloc=alloc)
     return genesis_lib.render_genesis(genesis_lib.build_genesis(_network_preset(stack), spec))
 
 
@@ -135,6 +156,7 @@ def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], gene
         contract_version=network.permissioning.contract_version,
         nodes_contract=network.permissioning.nodes_contract,
         accounts_contract=network.permissioning.accounts_contract,
+        accounts=network.accounts_permissioning,
     )
     allowlist = sorted({e.url for e in enodes.values()} | set(network.bootnodes) | set(network.allowlist))
     tm_writers = [n for n in stack.nodes if n.transaction_manager is not TransactionManager.NONE]

@@ -232,6 +232,16 @@ class Permissioning(_Model):
     contract_version: int = Field(1, ge=1, le=2, description="Besu node permissioning interface version")
     nodes_contract: Address = NODES_INGRESS_ADDRESS
     accounts_contract: Address = ACCOUNTS_INGRESS_ADDRESS
+    accounts_contract_enabled: bool | None = Field(
+        None,
+        description="Also permission accounts onchain. Default: true when joining a LACChain network (its genesis "
+        "has the accounts ingress), false for a generated network",
+    )
+    admins: list[Address] = Field(
+        default_factory=list,
+        description="Generated networks with onchain permissioning: accounts that administer the node allowlist "
+        "contracts placed in the genesis",
+    )
 
 
 class NetworkConfig(_Model):
@@ -288,7 +298,24 @@ class NetworkConfig(_Model):
             )
         if self.preset is PresetName.CUSTOM and self.genesis_file is None and self.chain_id is None:
             raise ValueError("chainId required for a custom network without genesisFile (e.g. chainId: 1337)")
+        if self.genesis_file is None and self.permissioning_mode is PermissioningMode.ONCHAIN:
+            if not self.permissioning.admins:
+                raise ValueError(
+                    "permissioning.admins required: a generated network with onchain permissioning places the node "
+                    "allowlist contracts in its genesis, and someone must administer them (an account address)"
+                )
+            if self.permissioning.contract_version != 2:
+                raise ValueError(
+                    "permissioning.contractVersion must be 2 for a generated network: its contracts take DNS hosts "
+                    "(interface v2)"
+                )
         return self
+
+    @property
+    def accounts_permissioning(self) -> bool:
+        if self.permissioning.accounts_contract_enabled is not None:
+            return self.permissioning.accounts_contract_enabled
+        return self.genesis_file is not None
 
     @property
     def permissioning_mode(self) -> PermissioningMode:

@@ -43,6 +43,8 @@ class Permissioning:
     contract_version: int = 1
     nodes_contract: str = ""
     accounts_contract: str = ""
+    accounts: bool = False
+    """Also permission accounts through the accounts ingress contract (LACChain's networks have one)."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,12 @@ def config_values(settings: BesuNodeSettings) -> dict[str, Any]:
             "permissions-nodes-contract-enabled": True,
             "permissions-nodes-contract-address": perm.nodes_contract,
             "permissions-nodes-contract-version": perm.contract_version,
-            "permissions-accounts-contract-enabled": True,
-            "permissions-accounts-contract-address": perm.accounts_contract,
         }
+        if perm.accounts:
+            values |= {
+                "permissions-accounts-contract-enabled": True,
+                "permissions-accounts-contract-address": perm.accounts_contract,
+            }
     elif perm.mode == "local":
         values |= {
             "permissions-nodes-config-file-enabled": True,

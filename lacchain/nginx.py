@@ -1,0 +1,217 @@
+"""The nginx configuration that fronts a node's Besu RPC: TLS, an allowlist of client networks, and abuse limits.
+
+Besu's JSON-RPC has no authentication of its own in LACChain's setup, so nginx is the only gate between the
+Internet and ``eth_sendRawTransaction``. The gate is closed by default: only the member's listed networks
+(``rpcAllowedCidrs``) get through, everything else is answered 403 before any byte reaches Besu; an empty list
+renders ``deny all`` and nothing more. Request bodies, request rates and concurrent connections per client are
+capped so one client cannot starve the node, and nginx does not advertise its version.
+
+One URL serves both transports: a request that asks for a WebSocket upgrade is proxied to Besu's WS port
+(4546), every other request (POST only) to the HTTP port (4545), so a web3 client uses the same host for
+``https://`` and ``wss://``. Each transport keeps its own timeouts: a minute for a request, an hour of silence
+for a subscription socket.
+
+The renderer is pure: it returns the complete ``nginx.conf`` text and touches nothing. The Pulumi components put
+the result into the node's configuration (``CONFIG_DIR/nginx.conf``) and the nginx image reads it from there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lacchain.errors import FieldProblem, InvalidInput
+from lacchain.layout import CONFIG_DIR, NGINX_HTTPS_PORT, RPC_HTTP_PORT, RPC_WS_PORT, SECRETS_DIR
+
+NGINX_CONFIG_FILE = f"{CONFIG_DIR}/nginx.conf"
+"""Where the nginx image reads its configuration (the image's command passes it with ``-c``)."""
+TLS_CERT_FILE = f"{SECRETS_DIR}/nginx/tls.crt"
+"""PEM certificate chain nginx serves; placed by the key agent beside the node's other key material."""
+TLS_KEY_FILE = f"{SECRETS_DIR}/nginx/tls.key"
+"""PEM private key of ``TLS_CERT_FILE``; lives only on the memory-backed secrets volume."""
+RUNTIME_DIR = "/var/cache/nginx"
+"""Writable directory for the pid file and request buffers; the official nginx image creates it."""
+
+
+@dataclass(frozen=True)
+class NginxRpcProxy:
+    """What varies between nodes' nginx configurations. Defaults are LACChain's ports and our file layout."""
+
+    allowed_cidrs: Sequence[str]
+    """Client networks allowed to use RPC. Empty means nobody (nginx still starts and answers 403)."""
+    tls_cert_file: str = TLS_CERT_FILE
+    tls_key_file: str = TLS_KEY_FILE
+    upstream_host: str = "127.0.0.1"
+    """Where Besu listens, seen from nginx: loopback in a Kubernetes pod, the Besu container's name on a VM."""
+    rpc_http_port: int = RPC_HTTP_PORT
+    rpc_ws_port: int = RPC_WS_PORT
+    listen_address: str = ""
+    """Empty listens on every address; tests bind 127.0.0.1."""
+    listen_port: int = NGINX_HTTPS_PORT
+    max_body_size: str = "2m"
+    """Largest JSON-RPC request body. A raw transaction deploying a large contract is the biggest legitimate one;
+    nginx answers 413 above this, before Besu parses anything."""
+    requests_per_second: int = 50
+    """Sustained request rate per client address; bursts above it are answered 429."""
+    burst: int = 100
+    max_connections_per_client: int = 20
+    """Concurrent connections per client address (each WebSocket holds one for its lifetime)."""
+    runtime_dir: str = RUNTIME_DIR
+
+    def __post_init__(self) -> None:
+        problems = [*_cidr_problems(self.allowed_cidrs)]
+        for name in ("rpc_http_port", "rpc_ws_port", "listen_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                problems.append((name, f"{port} is not a TCP port (1-65535)"))
+        for name in ("requests_per_second", "burst", "max_connections_per_client"):
+            if getattr(self, name) < 1:
+                problems.append((name, "must be at least 1"))
+        if not self.max_body_size.rstrip("km").isdigit():
+            problems.append(("max_body_size", f"{self.max_body_size!r} is not an nginx size such as '2m' or '512k'"))
+        for name in ("tls_cert_file", "tls_key_file", "runtime_dir"):
+            if not getattr(self, name).startswith("/"):
+                problems.append((name, f"{getattr(self, name)!r} must be an absolute path"))
+        if problems:
+            raise InvalidInput([FieldProblem(field, problem) for field, problem in problems], "nginx configuration")
+
+
+def _cidr_problems(cidrs: Sequence[str]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if isinstance(cidrs, str):
+        return [("allowed_cidrs", "must be a list of CIDR blocks, not one string")]
+    for value in cidrs:
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            problems.append(("allowed_cidrs", f"{value!r} is not a CIDR block ({exc})"))
+            continue
+        if network.prefixlen == 0:
+            problems.append(("allowed_cidrs", f"{value!r} opens RPC to the whole Internet; list client networks"))
+    return problems
+
+
+def _access_rules(cidrs: Sequence[str]) -> str:
+    # Normalised and de-duplicated so the rendered file is stable whatever order the stack lists them in.
+    networks = sorted({ipaddress.ip_network(c, strict=True) for c in cidrs}, key=lambda n: (n.version, n))
+    lines = [f"allow {network};" for network in networks]
+    lines.append("deny all;")
+    return "\n".join(f"        {line}" for line in lines)
+
+
+def render_nginx_conf(proxy: NginxRpcProxy) -> str:
+    """The complete ``nginx.conf`` for ``proxy`` (pure; same input, same text)."""
+    listen = f"{proxy.listen_address}:{proxy.listen_port}" if proxy.listen_address else str(proxy.listen_port)
+    run = proxy.runtime_dir.rstrip("/")
+    return f"""\
+# Rendered by lacchain.nginx from the member's stack config; edit the stack, not this file.
+worker_processes auto;
+pid {run}/nginx.pid;
+error_log stderr warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    server_tokens off;
+    access_log /dev/stdout;
+    default_type application/json;
+
+    client_body_temp_path {run}/client_temp;
+    proxy_temp_path {run}/proxy_temp;
+    fastcgi_temp_path {run}/fastcgi_temp;
+    uwsgi_temp_path {run}/uwsgi_temp;
+    scgi_temp_path {run}/scgi_temp;
+
+    # Slow or oversized clients are cut off before they tie up Besu.
+    client_max_body_size {proxy.max_body_size};
+    client_body_buffer_size 128k;
+    client_header_buffer_size 1k;
+    large_client_header_buffers 4 8k;
+    client_body_timeout 10s;
+    client_header_timeout 10s;
+    send_timeout 30s;
+    keepalive_timeout 30s;
+
+    limit_req_zone $binary_remote_addr zone=rpc_rate:10m rate={proxy.requests_per_second}r/s;
+    limit_req_status 429;
+    limit_conn_zone $binary_remote_addr zone=rpc_conn:10m;
+    limit_conn_status 429;
+
+    upstream besu_rpc_http {{
+        server {proxy.upstream_host}:{proxy.rpc_http_port};
+        keepalive 16;
+    }}
+    upstream besu_rpc_ws {{
+        server {proxy.upstream_host}:{proxy.rpc_ws_port};
+    }}
+
+    server {{
+        listen {listen} ssl;
+        server_name _;
+
+        ssl_certificate {proxy.tls_cert_file};
+        ssl_certificate_key {proxy.tls_key_file};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:TLS:10m;
+        ssl_session_timeout 1h;
+        ssl_session_tickets off;
+
+        add_header Strict-Transport-Security "max-age=63072000" always;
+        add_header X-Content-Type-Options nosniff always;
+
+        # Only the member's client networks; everyone else gets 403.
+{_access_rules(proxy.allowed_cidrs)}
+
+        limit_req zone=rpc_rate burst={proxy.burst} nodelay;
+        limit_conn rpc_conn {proxy.max_connections_per_client};
+
+        location = / {{
+            # A WebSocket handshake goes to Besu's WS port; rewrite...last is safe inside if.
+            if ($http_upgrade ~* ^websocket$) {{
+                rewrite ^ /.lacchain-ws last;
+            }}
+            # Plain JSON-RPC is POST only.
+            limit_except POST {{
+                deny all;
+            }}
+            proxy_pass http://besu_rpc_http;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_connect_timeout 5s;
+            proxy_read_timeout 60s;
+            proxy_send_timeout 60s;
+        }}
+
+        location = /.lacchain-ws {{
+            internal;
+            limit_except GET {{
+                deny all;
+            }}
+            proxy_pass http://besu_rpc_ws/;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_connect_timeout 5s;
+            # Subscriptions stay open; an idle socket is closed after an hour.
+            proxy_read_timeout 1h;
+            proxy_send_timeout 60s;
+        }}
+
+        # Besu's other HTTP paths (/liveness, /readiness, /metrics) stay private to the node.
+        location / {{
+            return 404;
+        }}
+    }}
+}}
+"""
