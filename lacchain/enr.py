@@ -468,12 +468,14 @@ class EnrTree:
         entries: dict[str, str] = {}
         records: list[Enr] = []
         links: list[str] = []
+        seen: dict[str, set[str]] = {"enr": set(), "link": set()}
 
         def walk(label: str, allowed: str, depth: int) -> None:
             if depth > 64:
                 raise EnrError("tree deeper than 64 levels")
-            if label in entries:
-                raise EnrError(f"entry {label} is referenced twice")
+            if label in seen[allowed]:
+                return  # shared subtrees (e.g. the empty branch as both roots) are read once
+            seen[allowed].add(label)
             text = get(f"{label}.{domain}")
             if text is None:
                 raise EnrError(f"missing entry {label}.{domain}")

@@ -107,7 +107,7 @@ def make_server(service: DdnsService, host: str = "127.0.0.1", port: int = 0) ->
 def running(service: DdnsService, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``service`` in a background thread for the block; yields the base URL (``http://127.0.0.1:PORT``)."""
     server = make_server(service, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="ddns-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="ddns-http", daemon=True)
     thread.start()
     try:
         bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
