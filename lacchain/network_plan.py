@@ -83,13 +83,14 @@ def genesis_text(
         path = project_root / network.genesis_file
         field_name = f"{CONFIG_NAMESPACE}:network.genesisFile"
         try:
-            text = path.read_text()
+            # Bytes, decoded without newline translation: the published file is the genesis block, byte for byte.
+            text = path.read_bytes().decode("utf-8")
             document = json.loads(text)
         except FileNotFoundError:
             raise InvalidInput.single(
                 field_name, f"{path} does not exist", "download the network's published genesis.json to that path"
             ) from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput.single(field_name, f"{path} is not JSON ({exc})", "use the published file") from None
         problems = genesis_lib.check_published_genesis(chosen, document)
         if problems:

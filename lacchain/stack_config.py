@@ -435,7 +435,7 @@ def _problem(error: Any, document: dict[str, Any]) -> FieldProblem:
         return FieldProblem(field, message)
     shown = error.get("input")
     shown_text = "" if isinstance(shown, (dict, list)) else f" (got {shown!r})"
-    return FieldProblem(field, f"{message}{shown_text}")
+    return FieldProblem(field, f"{message}{shown_text}", "see `lacchain schema` for what this field takes")
 
 
 def parse_member_stack(document: dict[str, Any], source: str = "stack config") -> MemberStack:

@@ -34,7 +34,7 @@ err = Console(stderr=True)
 
 
 def fail(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -173,4 +173,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
