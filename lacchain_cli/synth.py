@@ -207,7 +207,10 @@ def run_program(stack_name: str, document: dict[str, Any], program: Callable[[],
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    def run() -> None:
+        program()
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
     root = pulumi.runtime.settings.get_root_resource()
     outputs: dict[str, Any] = {}
     if root is not None:
