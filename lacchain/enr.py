@@ -28,6 +28,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 import rlp
@@ -93,6 +94,7 @@ def b32_decode(text: str) -> bytes:
         raise EnrError(f"{text[:20]!r} is not base32 without padding") from None
 
 
+@lru_cache(maxsize=65536)
 def entry_hash(text: str) -> str:
     """The subdomain label of a tree entry: base32 of the first 16 bytes of keccak256(text)."""
     return b32(keccak(text.encode())[:HASH_BYTES])
@@ -216,12 +218,12 @@ class Enr:
             raise EnrError("no secp256k1 key")
         return value
 
-    @property
+    @cached_property
     def enode_id(self) -> str:
         """The node id as in enode URLs and Besu: 128 hex digits of the uncompressed key without 0x04."""
         return PublicKey(self.public_key).format(compressed=False)[1:].hex()
 
-    @property
+    @cached_property
     def node_id(self) -> bytes:
         """The "v4" node address in the DHT: keccak256 of the uncompressed key without 0x04."""
         return keccak(bytes.fromhex(self.enode_id))
@@ -254,9 +256,13 @@ class Enr:
     # encodings --------------------------------------------------------------------------------------------------
 
     def encode(self) -> bytes:
-        return rlp.encode([self.signature, *_content(self.seq, self.pairs)])
+        return self._encoded
 
-    @property
+    @cached_property
+    def _encoded(self) -> bytes:
+        return bytes(rlp.encode([self.signature, *_content(self.seq, self.pairs)]))
+
+    @cached_property
     def text(self) -> str:
         return ENR_PREFIX + b64url(self.encode())
 

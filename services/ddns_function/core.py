@@ -157,7 +157,9 @@ class DdnsService:
         self.ttl = ttl
         self.clock = clock
         self._tree_lock = threading.Lock()
-        self._published: frozenset[enrlib.Enr] | None = None
+        self._published: frozenset[str] | None = None
+        self._tree_members: frozenset[str] | None = None
+        self._records: dict[str, enrlib.Enr] = {}
 
     # -------------------------------------------------------------------------------------------------- routing
 
@@ -278,7 +280,10 @@ class DdnsService:
             except Exception as exc:
                 log.exception("ddns: certificate of %s failed", fqdn)
                 return error(502, "certificate", f"accepted but the certificate failed ({type(exc).__name__}); retry")
-        return self._publish_tree_safely()
+        # An address update changes no ENR; the tree changes here only if the member list did (a node removed).
+        if self.tree is not None and self._tree_members != frozenset(self.members.load().members):
+            return self._publish_tree_safely()
+        return None
 
     def _set_address_converging(self, decision: Decision, fqdn: str) -> None:
         """Write the address, then re-read the table: if a newer update was stored while this one wrote DNS, write
@@ -312,10 +317,13 @@ class DdnsService:
         if self.tree is None:
             return None
         with self._tree_lock:
+            members = frozenset(self.members.load().members)
             if not force and self._tree_content() == self._published:
+                self._tree_members = members
                 return None
             sequence = self.store.next_tree_sequence()
-            records = self._tree_content()
+            texts = self._tree_content()
+            records = [self._parsed(text) for text in texts]
             tree = enrlib.EnrTree.build(
                 records, list(self.tree.links), sequence, self.tree.key.load(), self.tree.max_children
             )
@@ -323,15 +331,23 @@ class DdnsService:
                 log.info("ddns: ENR tree %d overtaken by a later publication; not written", sequence)
                 return tree
             self.dns.sync_txt_tree(self.tree.domain, tree.txt_records(self.tree.domain), self.tree.ttl)
-            self._published = records
+            self._published, self._tree_members = texts, members
             log.info("ddns: published ENR tree seq %d with %d records", sequence, len(records))
             return tree
 
-    def _tree_content(self) -> frozenset[enrlib.Enr]:
+    def _tree_content(self) -> frozenset[str]:
+        """The ENR texts the tree should hold: stored records of current members."""
         members = self.members.load()
-        return frozenset(
-            enrlib.Enr.from_text(n.enr) for n in self.store.all() if n.enr and members.get(n.node_id) is not None
-        )
+        return frozenset(n.enr for n in self.store.all() if n.enr and members.get(n.node_id) is not None)
+
+    def _parsed(self, text: str) -> enrlib.Enr:
+        """Records are verified when accepted and again when first read from the table, not on every publication."""
+        record = self._records.get(text)
+        if record is None:
+            if len(self._records) > 10_000:
+                self._records.clear()
+            record = self._records[text] = enrlib.Enr.from_text(text)
+        return record
 
 
 def _not_allowed(allowed: str) -> Response:

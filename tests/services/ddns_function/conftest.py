@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,12 +75,12 @@ def _answers(port: int, zone: str) -> bool:
     return bool(response.answer)
 
 
-@pytest.fixture(scope="session")
-def bind() -> Iterator[Bind]:
+@contextlib.contextmanager
+def bind_server() -> Iterator[Bind]:
     """A BIND 9 primary for ``lacchain.example.org`` on 127.0.0.1 and a free port, with an hmac-sha256 TSIG key
-    allowed to update and transfer the zone. Stopped when the session ends."""
+    allowed to update and transfer the zone; its directory is temporary and it stops when the block ends."""
     if not Path(NAMED).exists():
-        pytest.fail("BIND 9 is not installed: apt-get install bind9 (the project's CI installs it)")
+        raise RuntimeError("BIND 9 is not installed: apt-get install bind9 (the project's CI installs it)")
     directory = Path(tempfile.mkdtemp(prefix="ddns-bind-"))
     port = standins.free_port()
     key = TsigKey("ddns-key.", base64.b64encode(secrets.token_bytes(32)).decode())
@@ -87,8 +89,31 @@ def bind() -> Iterator[Bind]:
     command = [NAMED, "-g", "-4", "-c", str(directory / "named.conf")]
     if os.geteuid() == 0:
         command += ["-u", "root"]
+    log = directory / "named.log"
+    # named -g logs every update to stderr: write it to a file, never to a pipe nobody drains (a full pipe
+    # blocks named after about a hundred updates).
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, cwd=directory, start_new_session=True
+        )
     try:
-        with standins.child(command, "named", lambda: _answers(port, BIND_ZONE), cwd=directory):
-            yield Bind("127.0.0.1", port, BIND_ZONE, key, directory)
+        try:
+            standins.wait_until(lambda: _answers(port, BIND_ZONE), "named", timeout=30, process=process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from None
+        yield Bind("127.0.0.1", port, BIND_ZONE, key, directory)
     finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bind() -> Iterator[Bind]:
+    """The session's BIND 9 server (``bind_server``); tests use their own names under its zone."""
+    with bind_server() as server:
+        yield server
