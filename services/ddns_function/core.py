@@ -175,7 +175,7 @@ class DdnsService:
                 return self.get_nodes() if method in ("GET", "HEAD") else _not_allowed("GET")
             if route == "/healthz":
                 return Response(200, {"ok": True}) if method in ("GET", "HEAD") else _not_allowed("GET")
-            return error(404, "path", f"no such endpoint {route!r}; see /v1/update, /v1/nodes, /healthz")
+            return error(404, "path", f"no such endpoint {route!r}; see /v1/update, /v1/enr, /v1/nodes, /healthz")
         except Exception:
             log.exception("ddns: unexpected error on %s %s", method, route)
             return error(500, "server", "internal error; the update may not have been applied, retry later")
@@ -236,7 +236,7 @@ class DdnsService:
                 check_host(host, self.settings.allowed_private_cidrs)
         except UpdateRejected as refusal:
             return error(422, "enr", refusal.problem)
-        previous = enrlib.Enr.from_text(stored.enr).seq if stored.enr else -1
+        previous = self._parsed(stored.enr).seq if stored.enr else -1
         if record.seq <= previous or not self.store.put_enr(member.node_id, record.text, record.seq):
             return error(409, "enr", f"seq must be greater than {previous}, the stored record's")
         failure = self._publish_tree_safely()
