@@ -10,27 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import threading
 from typing import Any
 
+from services.ddns_function import config
 from services.ddns_function.core import DdnsService, Response, error
 from services.ddns_function.http_server import MAX_READ_BYTES
 
 log = logging.getLogger("lacchain.ddns.lambda")
 logging.getLogger().setLevel(logging.INFO)
-
-_service: DdnsService | None = None
-_lock = threading.Lock()
-
-
-def _get_service() -> DdnsService:
-    global _service
-    with _lock:
-        if _service is None:
-            from services.ddns_function.config import service_from_env
-
-            _service = service_from_env()
-        return _service
 
 
 def to_lambda(response: Response) -> dict[str, Any]:
@@ -62,7 +49,7 @@ def handle_event(service: DdnsService, event: dict[str, Any]) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        service = _get_service()
+        service = config.shared_service()
     except Exception as exc:
         log.error("ddns: configuration error:\n%s", exc)
         return to_lambda(error(500, "configuration", "the function is misconfigured; see its logs"))

@@ -332,3 +332,16 @@ def _dns(e: _Env, zone: str, make_client: Callable[[str], Any], gcp_session: Any
 
         return MemoryDns()
     return None
+
+
+_shared: DdnsService | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_service() -> DdnsService:
+    """The process's service, built from ``os.environ`` on first use (one per Lambda/Cloud Functions instance)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = service_from_env()
+        return _shared

@@ -56,7 +56,8 @@ def unquote_txt(value: str) -> str:
     return "".join(parts)
 
 
-def _directly_under(name: str, domain: str) -> bool:
+def directly_under(name: str, domain: str) -> bool:
+    """Whether ``name`` is ``domain`` or one label below it (where EIP-1459 tree entries live)."""
     name, domain = name.rstrip(".").lower(), domain.rstrip(".").lower()
     return name == domain or (name.endswith("." + domain) and "." not in name[: -len(domain) - 1])
 
@@ -106,7 +107,7 @@ class Route53Dns:
         current = {
             rrset["Name"].rstrip(".").lower(): rrset
             for rrset in self._all_record_sets()
-            if rrset["Type"] == "TXT" and _directly_under(rrset["Name"], domain)
+            if rrset["Type"] == "TXT" and directly_under(rrset["Name"], domain)
         }
         root = domain.rstrip(".").lower()
         upserts: list[dict[str, Any]] = []
@@ -256,7 +257,7 @@ class Rfc2136Dns:
         found: dict[dns.name.Name, str] = {}
         for name, node in zone.nodes.items():
             absolute = name.derelativize(self.zone)
-            if not _directly_under(absolute.to_text(), base.derelativize(self.zone).to_text()):
+            if not directly_under(absolute.to_text(), base.derelativize(self.zone).to_text()):
                 continue
             rdataset = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.TXT)
             if rdataset is None:
@@ -328,7 +329,7 @@ class CloudDns:
         current = {
             r["name"].rstrip(".").lower(): r
             for r in self._list()
-            if r["type"] == "TXT" and _directly_under(r["name"], domain)
+            if r["type"] == "TXT" and directly_under(r["name"], domain)
         }
         additions: list[dict[str, Any]] = []
         deletions: list[dict[str, Any]] = []

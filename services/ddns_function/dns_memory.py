@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping
 
 from lacchain.enr import txt_strings
+from services.ddns_function.dns_backends import directly_under
 
 
 class MemoryDns:
@@ -29,7 +30,7 @@ class MemoryDns:
     def sync_txt_tree(self, domain: str, records: Mapping[str, str], ttl: int) -> None:
         with self._lock:
             for name, kind in list(self.records):
-                if kind == "TXT" and _directly_under(name, domain) and name not in records:
+                if kind == "TXT" and directly_under(name, domain) and name not in records:
                     del self.records[(name, kind)]
             for name, text in records.items():
                 self.records[(name, "TXT")] = ["".join(txt_strings(text))]
@@ -46,7 +47,3 @@ class MemoryDns:
     def snapshot(self) -> dict[tuple[str, str], list[str]]:
         with self._lock:
             return {key: list(value) for key, value in self.records.items()}
-
-
-def _directly_under(name: str, domain: str) -> bool:
-    return name == domain or (name.endswith("." + domain) and "." not in name[: -len(domain) - 1])

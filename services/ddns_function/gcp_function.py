@@ -8,26 +8,13 @@ once per instance from ``DDNS_*`` environment variables (``config.py``).
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
+from services.ddns_function import config
 from services.ddns_function.core import DdnsService, Response, error
 from services.ddns_function.http_server import MAX_READ_BYTES
 
 log = logging.getLogger("lacchain.ddns.gcp")
-
-_service: DdnsService | None = None
-_lock = threading.Lock()
-
-
-def _get_service() -> DdnsService:
-    global _service
-    with _lock:
-        if _service is None:
-            from services.ddns_function.config import service_from_env
-
-            _service = service_from_env()
-        return _service
 
 
 def to_flask(response: Response) -> tuple[bytes, int, dict[str, str]]:
@@ -47,7 +34,7 @@ def handle_request(service: DdnsService, request: Any) -> tuple[bytes, int, dict
 
 def ddns(request: Any) -> tuple[bytes, int, dict[str, str]]:
     try:
-        service = _get_service()
+        service = config.shared_service()
     except Exception as exc:
         log.error("ddns: configuration error:\n%s", exc)
         return to_flask(error(500, "configuration", "the function is misconfigured; see its logs"))

@@ -19,7 +19,7 @@ from lacchain.ddns.certificate import new_ca
 from lacchain.ddns.policy import Member, StoredNode
 from lacchain.enr import Enr, EnrTree, tree_link
 from lacchain.keys import NodeKey
-from services.ddns_function import aws_lambda
+from services.ddns_function import aws_lambda, config
 from services.ddns_function.certificates import SecretStoreCertificates
 from services.ddns_function.config import service_from_env
 from services.ddns_function.dns_backends import Route53Dns, unquote_txt
@@ -231,7 +231,7 @@ def aws_function(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(aws_lambda, "_service", None)
+    monkeypatch.setattr(config, "_shared", None)
     return {
         "net": net,
         "zone": zone,
@@ -332,7 +332,7 @@ def test_lambda_configuration_errors_name_the_variables(monkeypatch: pytest.Monk
     names = {name for name, _ in failure.value.problems}
     assert {"DDNS_NETWORK", "DDNS_ZONE", "DDNS_MEMBERS", "DDNS_TABLE", "DDNS_ROUTE53_ZONE_ID"} <= names
     assert "DDNS_WINDOW_SECONDS" in names
-    monkeypatch.setattr(aws_lambda, "_service", None)
+    monkeypatch.setattr(config, "_shared", None)
     for name in ("DDNS_NETWORK", "DDNS_ZONE", "DDNS_MEMBERS", "DDNS_DNS_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     answer = aws_lambda.handler(event("GET", "/healthz"), None)

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request
 
 from lacchain.enr import Enr, EnrTree
 from lacchain.keys import NodeKey
-from services.ddns_function import gcp_function
+from services.ddns_function import config, gcp_function
 from services.ddns_function.config import service_from_env
 from services.ddns_function.dns_backends import CloudDns, DnsUpdateError, quoted_txt
 from services.ddns_function.gcp_auth import METADATA_TOKEN_URL, MetadataTokenAuth, default_session
@@ -196,7 +196,7 @@ def test_cloud_function_entry_point_on_cloud_dns(tmp_path: Any, monkeypatch: pyt
         "DDNS_GCP_MANAGED_ZONE": "lacchain-zone",
     }
     service = service_from_env(env, gcp_session=default_session(transport=httpx.MockTransport(recorder)))
-    monkeypatch.setattr(gcp_function, "_service", service)
+    monkeypatch.setattr(config, "_shared", service)
 
     body, status, headers = gcp_function.ddns(
         flask_request("POST", "/v1/update", signed(net.writer, PUBLIC_V4, 1).to_json().encode())
