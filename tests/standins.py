@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -30,13 +31,17 @@ def free_port() -> int:
 
 
 def wait_until(
-    ready: Callable[[], bool], what: str, timeout: float = 30.0, process: subprocess.Popen | None = None
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float = 30.0,
+    process: subprocess.Popen | None = None,
+    log: Path | None = None,
 ) -> None:
-    """Poll ``ready`` until it is true; fail with ``what`` (and the process's output) after ``timeout``."""
+    """Poll ``ready`` until it is true; fail with ``what`` (and the process's log) after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            output = log.read_text(errors="replace") if log is not None and log.exists() else ""
             raise RuntimeError(f"{what} exited with {process.returncode} before it was ready:\n{output[-3000:]}")
         with contextlib.suppress(Exception):
             if ready():
@@ -54,17 +59,24 @@ def child(
     cwd: Path | None = None,
     timeout: float = 30.0,
 ) -> Iterator[subprocess.Popen]:
-    """Run ``command`` until the block ends; wait for ``ready`` first."""
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        start_new_session=True,
-    )
+    """Run ``command`` until the block ends; wait for ``ready`` first.
+
+    Output goes to a temporary log file, never to a pipe: nobody reads a pipe while tests run, and a chatty
+    server blocks once the pipe buffer is full.
+    """
+    log_dir = tempfile.TemporaryDirectory(prefix="standin-")
+    log = Path(log_dir.name) / "output.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
     try:
-        wait_until(ready, what, timeout, process)
+        wait_until(ready, what, timeout, process, log)
         yield process
     finally:
         process.terminate()
@@ -73,6 +85,7 @@ def child(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log_dir.cleanup()
 
 
 def _http_ok(url: str) -> bool:
