@@ -6,6 +6,8 @@ Reads the stack's ``lacchain-cloud:`` configuration, validates it, and declares 
 
 from pathlib import Path
 
+from components.gc_tuning import relax_gc
 from components.member import member_program
 
+relax_gc()
 member_program(Path(__file__).resolve().parent)

@@ -25,8 +25,8 @@ class LacchainNodeArgs:
 class LacchainNode(pulumi.ComponentResource):
     """A LACChain node. Outputs: ``p2p_host``, ``enode``, ``rpc_endpoint`` (None on validators), ``role``."""
 
-    p2p_host: pulumi.Output[str]
-    enode: pulumi.Output[str]
+    p2p_host: pulumi.Input[str]
+    enode: pulumi.Input[str]
 
     def __init__(self, name: str, args: LacchainNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -34,7 +34,7 @@ class LacchainNode(pulumi.ComponentResource):
         self.p2p_host = args.backend.reserve_address(args.context, self)
         self._deployed = False
 
-    def deploy(self, inputs: NodeInputs, enode: pulumi.Output[str]) -> None:
+    def deploy(self, inputs: NodeInputs, enode: pulumi.Input[str]) -> None:
         """Create the node's compute with its rendered files, and publish its outputs."""
         if self._deployed:
             raise RuntimeError(f"LacchainNode {self._name} deployed twice")

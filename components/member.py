@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 
-from components.backends.base import NodeBackend, NodeContext, NodeInputs, ServiceImages
+from components.backends.base import NodeBackend, NodeContext, NodeInputs, ServiceImages, lift
 from components.backends.kubernetes import KubernetesBackend, KubernetesClusters
 from components.lacchain_node import LacchainNode, LacchainNodeArgs
 from lacchain import kubernetes as manifests
@@ -27,7 +27,7 @@ from lacchain.besu.releases import besu_release
 from lacchain.enode import Enode
 from lacchain.errors import InvalidInput
 from lacchain.keys import NodeKey
-from lacchain.network_plan import NodeIdentity, NodePlan, genesis_text, plan_member
+from lacchain.network_plan import MemberPlan, NodeIdentity, genesis_text, plan_member
 from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, parse_member_stack
 
@@ -108,7 +108,8 @@ class LacchainMember(pulumi.ComponentResource):
         keys = node_keys_of(stack)
         identities_now = {n: NodeIdentity(k.node_id, PLACEHOLDER_IP) for n, k in keys.items()}
         genesis = genesis_text(stack, identities_now, args.project_root, permissioning_alloc)
-        plan_member(stack, identities_now, genesis)  # dry render: every file error surfaces before any resource
+        # Dry render: every file error surfaces before any resource, and it names the files each node gets.
+        dry = plan_member(stack, identities_now, genesis)
         super().__init__(TYPE, name, None, opts)
 
         clusters = KubernetesClusters(stack.member, self)
@@ -138,25 +139,37 @@ class LacchainMember(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self),
             )
 
-        hosts = pulumi.Output.all(**{name: n.p2p_host for name, n in nodes.items()})
-
-        def render(resolved: dict[str, str]) -> dict[str, NodePlan]:
+        def render(resolved: dict[str, str]) -> MemberPlan:
             identities = {n: NodeIdentity(keys[n].node_id, resolved[n]) for n in keys}
             return plan_member(
                 stack, identities, genesis_text(stack, identities, args.project_root, permissioning_alloc)
             )
 
-        plans = hosts.apply(render)
+        addresses = {name: n.p2p_host for name, n in nodes.items()}
+        plans: pulumi.Input[MemberPlan]
+        if all(isinstance(a, str) for a in addresses.values()):
+            plans = render({name: str(a) for name, a in addresses.items()})
+        else:
+            plans = pulumi.Output.all(**addresses).apply(render)
         for node in stack.nodes:
             name = node.name
             nodes[name].deploy(
                 NodeInputs(
-                    files=plans.apply(lambda p, name=name: dict(p[name].files)),  # type: ignore[misc]
+                    name=name,
+                    plan=plans,
                     node_key=pulumi.Output.secret(keys[name].hex),
+                    own_file_names=tuple(sorted(dry[name].files)),
+                    shared_file_names=tuple(sorted(dry.shared)),
                 ),
-                enode=plans.apply(lambda p, name=name: p[name].enode),  # type: ignore[misc]
+                enode=lift(plans, lambda p, name=name: p[name].enode),  # type: ignore[misc]
             )
         self._kubernetes_role_objects(stack, clusters)
+        for context, namespace in sorted(
+            {(n.placement.context, n.placement.namespace) for n in stack.nodes if n.platform is Platform.KUBERNETES},
+            key=str,
+        ):
+            assert namespace is not None
+            clusters.shared_files(context, namespace, lift(plans, lambda p: dict(p.shared)))
 
         self.nodes = pulumi.Output.all(
             **{

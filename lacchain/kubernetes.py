@@ -30,6 +30,7 @@ PART_OF = "lacchain"
 ROLE_LABEL = "lacchain.io/role"
 MEMBER_LABEL = "lacchain.io/member"
 NODE_LABEL = "lacchain.io/node"
+CHECKSUM_ANNOTATION = "lacchain.io/config-checksum"
 BESU_UID = 1000
 """The official Besu image runs as user ``besu`` (uid 1000); every container here runs unprivileged."""
 
@@ -63,7 +64,9 @@ class NodeObjects:
     dns_name: str | None = None
     ethstats_url: str | None = None
     file_keys: Sequence[str] = ()
-    """The rendered files (relative paths under the config dir) the ConfigMap holds."""
+    """The node's own rendered files (relative paths under the config dir) its ConfigMap holds."""
+    shared_keys: Sequence[str] = ()
+    """The member-wide files (genesis, allowlist) in the namespace's shared ConfigMap."""
     config_checksum: str = ""
     """Hash of the rendered files: a changed config rolls the pod."""
     extra_annotations: Mapping[str, str] = field(default_factory=dict)
@@ -113,6 +116,24 @@ def checksum(files: Mapping[str, str]) -> str:
 
 def _meta(n: NodeObjects, name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "namespace": n.namespace, "labels": labels(n.member, n.name, n.role), **extra}
+
+
+def shared_configmap_name(member: str) -> str:
+    return f"{member}-network"
+
+
+def shared_configmap(member: str, namespace_name: str, files: Mapping[str, str]) -> dict[str, Any]:
+    """Files every node of the member in this namespace reads (the genesis, the local allowlist): stored once."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": shared_configmap_name(member),
+            "namespace": namespace_name,
+            "labels": {"app.kubernetes.io/part-of": PART_OF, MEMBER_LABEL: member},
+        },
+        "data": {configmap_key(path): text for path, text in sorted(files.items())},
+    }
 
 
 def configmap(n: NodeObjects, files: Mapping[str, str]) -> dict[str, Any]:
@@ -349,9 +370,13 @@ def _keyagent_container(n: NodeObjects) -> dict[str, Any]:
 
 
 def statefulset(n: NodeObjects) -> dict[str, Any]:
-    items = [{"key": configmap_key(path), "path": path} for path in sorted(n.file_keys)]
+    own = [{"key": configmap_key(path), "path": path} for path in sorted(n.file_keys)]
+    shared = [{"key": configmap_key(path), "path": path} for path in sorted(n.shared_keys)]
+    sources: list[dict[str, Any]] = [{"configMap": {"name": f"{n.object_name}-config", "items": own}}]
+    if shared:
+        sources.append({"configMap": {"name": shared_configmap_name(n.member), "items": shared}})
     volumes: list[dict[str, Any]] = [
-        {"name": "config", "configMap": {"name": f"{n.object_name}-config", "items": items}},
+        {"name": "config", "projected": {"sources": sources}},
         {"name": "data", "persistentVolumeClaim": {"claimName": f"{n.object_name}-data"}},
         {"name": "keys", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         {"name": "node-key", "secret": {"secretName": f"{n.object_name}-node-key", "defaultMode": 0o400}},
@@ -401,7 +426,7 @@ def statefulset(n: NodeObjects) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {"lacchain.io/config-checksum": n.config_checksum, **n.extra_annotations},
+                    "annotations": {CHECKSUM_ANNOTATION: n.config_checksum, **n.extra_annotations},
                 },
                 "spec": pod_spec,
             },

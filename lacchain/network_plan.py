@@ -30,7 +30,7 @@ from lacchain.presets import NetworkPreset, preset
 from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, PermissioningMode
 from lacchain.tm.config import TmSettings, node_url, render_orion_config, render_tessera_config
-from lacchain.topology import select_peers
+from lacchain.topology import MAX_BOOTS_DIALLED, select_dialled, spread
 
 CONFIG_TOML = "config.toml"
 GENESIS_JSON = "genesis.json"
@@ -50,14 +50,35 @@ class NodeIdentity:
 
 @dataclass(frozen=True)
 class NodePlan:
-    """One node's rendered, non-secret files (paths relative to ``layout.CONFIG_DIR``) and public facts."""
+    """One node's own rendered, non-secret files (paths relative to ``layout.CONFIG_DIR``) and public facts."""
 
     node: NodeConfig
     enode: str
     address: str
     peers: tuple[str, ...]
-    """Names of this member's nodes it peers with (LACChain topology)."""
+    """Names of this member's nodes it keeps static connections to."""
     files: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """Every node's files. ``shared`` files are the same on every node (the genesis, the local allowlist): a
+    platform may store them once (one Kubernetes ConfigMap per namespace) instead of once per node."""
+
+    nodes: Mapping[str, NodePlan]
+    shared: Mapping[str, str]
+
+    def files_of(self, name: str) -> dict[str, str]:
+        """Everything node ``name`` needs on disk: the shared files and its own."""
+        return {**self.shared, **self.nodes[name].files}
+
+    def __getitem__(self, name: str) -> NodePlan:
+        return self.nodes[name]
+
+
+MAX_TM_PEERS = 8
+"""Transaction managers a writer is told about; Orion and Tessera discover the rest through their peers'
+party info."""
 
 
 def enode_of(node: NodeConfig, identity: NodeIdentity) -> Enode:
@@ -139,7 +160,7 @@ def _chain_id(stack: MemberStack) -> int:
     return chain_id
 
 
-def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], genesis: str) -> dict[str, NodePlan]:
+def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], genesis: str) -> MemberPlan:
     """Render every node's files. ``identities`` must hold every node of the stack."""
     missing = [n.name for n in stack.nodes if n.name not in identities]
     if missing:
@@ -149,8 +170,11 @@ def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], gene
     chosen = _network_preset(stack)
     network = stack.network
     enodes = {n.name: enode_of(n, identities[n.name]) for n in stack.nodes}
+    urls = {name: e.url for name, e in enodes.items()}
+    named_dns = {name for name, e in enodes.items() if e.host_kind == "dns"}
+    external_dns = any(Enode.parse(u).host_kind == "dns" for u in [*network.bootnodes, *network.allowlist])
     roster = [(n.name, n.role) for n in stack.nodes]
-    own_boots = [enodes[n.name].url for n in stack.nodes if n.role is Role.BOOT]
+    own_boots = [n.name for n in stack.nodes if n.role is Role.BOOT]
     mode = network.permissioning_mode
     permissioning = Permissioning(
         mode=mode.value,
@@ -159,23 +183,30 @@ def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], gene
         accounts_contract=network.permissioning.accounts_contract,
         accounts=network.accounts_permissioning,
     )
-    allowlist = sorted({e.url for e in enodes.values()} | set(network.bootnodes) | set(network.allowlist))
-    tm_writers = [n for n in stack.nodes if n.transaction_manager is not TransactionManager.NONE]
+    shared = {GENESIS_JSON: genesis}
+    if mode is PermissioningMode.LOCAL:
+        allowlist = sorted(set(urls.values()) | set(network.bootnodes) | set(network.allowlist))
+        shared[PERMISSIONS_TOML] = render_permissions_config(allowlist)
+    tm_writers = [n.name for n in stack.nodes if n.transaction_manager is not TransactionManager.NONE]
 
     plans: dict[str, NodePlan] = {}
     for node in stack.nodes:
-        peers = select_peers(node.role, roster, exclude=node.name)
-        static = [enodes[p].url for p in peers]
-        bootnodes = sorted(set(network.bootnodes) | {b for b in own_boots if b != enodes[node.name].url})
-        relevant = [enodes[node.name].url, *static, *bootnodes, *(allowlist if mode is PermissioningMode.LOCAL else [])]
-        dns_hosts = any(Enode.parse(url).host_kind == "dns" for url in relevant)
+        dialled = select_dialled(node.role, roster, node.name)
+        boots = spread([b for b in own_boots if b != node.name], node.name, MAX_BOOTS_DIALLED)
+        bootnodes = sorted(set(network.bootnodes) | {urls[b] for b in boots})
+        dns_hosts = (
+            external_dns
+            or node.name in named_dns
+            or any(p in named_dns for p in dialled + boots)
+            or (mode is PermissioningMode.LOCAL and bool(named_dns))
+        )
         host = identities[node.name].host
         settings = BesuNodeSettings(
             role=node.role,
             release=besu_release(node.besu_version),
             consensus=chosen.consensus,
             p2p_port=node.p2p_port,
-            advertised_ip=host if enodes[node.name].host_kind != "dns" else None,
+            advertised_ip=host if node.name not in named_dns else None,
             bootnodes=bootnodes,
             privacy=node.transaction_manager is not TransactionManager.NONE,
             permissioning=permissioning,
@@ -187,28 +218,23 @@ def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], gene
         )
         files = {
             CONFIG_TOML: render_config_toml(settings),
-            GENESIS_JSON: genesis,
-            STATIC_NODES_JSON: render_static_nodes(static),
+            STATIC_NODES_JSON: render_static_nodes([urls[p] for p in dialled]),
         }
-        if mode is PermissioningMode.LOCAL:
-            files[PERMISSIONS_TOML] = render_permissions_config(allowlist)
         if node.transaction_manager is not TransactionManager.NONE:
-            tm = TmSettings(
-                advertised_host=host,
-                peers=[node_url(identities[w.name].host) for w in tm_writers if w.name != node.name],
-            )
+            others = spread([w for w in tm_writers if w != node.name], node.name, MAX_TM_PEERS)
+            tm = TmSettings(advertised_host=host, peers=[node_url(identities[w].host) for w in others])
             if node.transaction_manager is TransactionManager.ORION:
                 files[ORION_CONF] = render_orion_config(tm)
             else:
                 files[TESSERA_JSON] = render_tessera_config(tm)
         plans[node.name] = NodePlan(
             node=node,
-            enode=enodes[node.name].url,
+            enode=urls[node.name],
             address=address_of_node_id(identities[node.name].node_id),
-            peers=tuple(peers),
+            peers=tuple(dialled),
             files=files,
         )
-    return plans
+    return MemberPlan(nodes=plans, shared=shared)
 
 
 def validator_count(stack: MemberStack) -> int:

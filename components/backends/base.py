@@ -8,12 +8,14 @@ from all addresses; only then does the backend *deploy* the node's compute with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import cached_property
+from typing import Protocol, TypeVar
 
 import pulumi
 
+from lacchain.network_plan import MemberPlan
 from lacchain.stack_config import NetworkConfig, NodeConfig
 
 
@@ -52,14 +54,50 @@ class NodeContext:
         return pulumi.ResourceOptions(parent=parent, provider=self.provider, **extra)  # type: ignore[arg-type]
 
 
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def lift(value: pulumi.Input[T], fn: Callable[[T], U]) -> pulumi.Input[U]:
+    """``fn(value)`` now when the value is known, else ``value.apply(fn)``: plain values stay plain, so large
+    networks whose addresses are all known up front build no Output graph at all."""
+    if isinstance(value, pulumi.Output):
+        return value.apply(fn)
+    return fn(value)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class NodeInputs:
-    """What the member program hands a backend in phase two."""
+    """What the member program hands a backend in phase two.
 
-    files: pulumi.Output[dict[str, str]]
-    """Non-secret rendered files, relative to ``lacchain.layout.CONFIG_DIR``."""
+    The file views are created on first use: a backend pays only for the Outputs it reads, which matters for
+    large networks (every Output is a task in Pulumi's runtime).
+    """
+
+    name: str
+    plan: pulumi.Input[MemberPlan]
+    """The member plan: a plain value when every address was known up front (Kubernetes), else an Output."""
     node_key: pulumi.Output[str]
     """The Besu ``key`` file content. Always a Pulumi secret."""
+    own_file_names: tuple[str, ...] = ()
+    """Names of the node's own files (known before addresses resolve: they do not depend on them)."""
+    shared_file_names: tuple[str, ...] = ()
+    """Names of the member-wide files."""
+
+    @cached_property
+    def files(self) -> pulumi.Input[dict[str, str]]:
+        """Every non-secret file the node needs, relative to ``lacchain.layout.CONFIG_DIR`` (VMs write them all)."""
+        return lift(self.plan, lambda p: p.files_of(self.name))
+
+    @cached_property
+    def own_files(self) -> pulumi.Input[dict[str, str]]:
+        """The node's own files only, for platforms that store the member-wide ones once."""
+        return lift(self.plan, lambda p: dict(p[self.name].files))
+
+    @cached_property
+    def shared_files(self) -> pulumi.Input[dict[str, str]]:
+        """Files that are the same on every node of the member (genesis, local allowlist)."""
+        return lift(self.plan, lambda p: dict(p.shared))
 
 
 @dataclass(frozen=True)
@@ -74,8 +112,9 @@ class NodeDeployment:
 class NodeBackend(Protocol):
     """One platform (Kubernetes, AWS, GCP)."""
 
-    def reserve_address(self, ctx: NodeContext, parent: pulumi.Resource) -> pulumi.Output[str]:
-        """Create what gives the node a stable p2p address and return the host for its enode URL."""
+    def reserve_address(self, ctx: NodeContext, parent: pulumi.Resource) -> pulumi.Input[str]:
+        """Create what gives the node a stable p2p address and return the host for its enode URL (a plain string
+        when it is known before deployment, like a Kubernetes Service's DNS name)."""
         ...
 
     def deploy(self, ctx: NodeContext, inputs: NodeInputs, parent: pulumi.Resource) -> NodeDeployment:

@@ -16,8 +16,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic.alias_generators import to_snake
 
-from components.backends.base import NodeContext, NodeDeployment, NodeInputs
+from components.backends.base import NodeContext, NodeDeployment, NodeInputs, lift
 from lacchain import kubernetes as manifests
+from lacchain.network_plan import GENESIS_JSON
 from lacchain.roles import TransactionManager
 from lacchain.sizing import size_class
 from lacchain.stack_config import P2pExposure
@@ -82,17 +83,14 @@ def _register(kind: str, name: str, manifest: Mapping[str, Any], opts: pulumi.Re
 class KubernetesBackend:
     """The Kubernetes implementation of ``NodeBackend``."""
 
-    def reserve_address(self, ctx: NodeContext, parent: pulumi.Resource) -> pulumi.Output[str]:
+    def reserve_address(self, ctx: NodeContext, parent: pulumi.Resource) -> pulumi.Input[str]:
         n = node_objects(ctx)
         _register("Service", f"{ctx.resource_name}-p2p", manifests.p2p_service(n), ctx.opts(parent))
-        return pulumi.Output.from_input(n.dns_name or manifests.p2p_host(n.member, n.name, n.namespace))
+        return n.dns_name or manifests.p2p_host(n.member, n.name, n.namespace)
 
     def deploy(self, ctx: NodeContext, inputs: NodeInputs, parent: pulumi.Resource) -> NodeDeployment:
-        static = node_objects(ctx)
-        files = inputs.files
-
-        def with_files(f: dict[str, str]) -> manifests.NodeObjects:
-            return replace(static, file_keys=tuple(sorted(f)), config_checksum=manifests.checksum(f))
+        static = replace(node_objects(ctx), file_keys=inputs.own_file_names, shared_keys=inputs.shared_file_names)
+        files = inputs.own_files
 
         name = ctx.resource_name
         config = _register(
@@ -100,7 +98,7 @@ class KubernetesBackend:
             f"{name}-config",
             manifests.configmap(static, {}),
             ctx.opts(parent),
-            data=files.apply(lambda f: manifests.configmap(static, f)["data"]),
+            data=lift(files, lambda f: manifests.configmap(static, f)["data"]),
         )
         key = _register(
             "Secret",
@@ -124,14 +122,16 @@ class KubernetesBackend:
             rpc_endpoint = pulumi.Output.from_input(f"https://{name}-rpc.{static.namespace}.svc.cluster.local")
         if ctx.node.transaction_manager is not TransactionManager.NONE:
             depends.append(_register("ServiceAccount", name, manifests.service_account(static), ctx.opts(parent)))
-        statefulset = files.apply(lambda f: manifests.statefulset(with_files(f)))
-        _register(
-            "StatefulSet",
-            name,
-            manifests.statefulset(static),
-            ctx.opts(parent, depends_on=depends),
-            spec=statefulset.apply(lambda s: s["spec"]),
+        # The pod spec is static; only its config checksum waits for the rendered files. The pod rolls when its
+        # own files or the genesis change; allowlist changes are applied live (the DDNS daemon calls
+        # perm_addNodesToAllowlist) rather than restarting every node of the member.
+        statefulset = manifests.statefulset(static)
+        annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
+        annotations[manifests.CHECKSUM_ANNOTATION] = lift(
+            inputs.plan,
+            lambda p: manifests.checksum({**p[ctx.node.name].files, GENESIS_JSON: p.shared.get(GENESIS_JSON, "")}),
         )
+        _register("StatefulSet", name, statefulset, ctx.opts(parent, depends_on=depends))
         return NodeDeployment(rpc_endpoint=rpc_endpoint)
 
 
@@ -171,6 +171,19 @@ class KubernetesClusters:
                 )
             self._namespaces[key] = resource
         return self._namespaces[key]
+
+    def shared_files(self, context: str | None, namespace: str, files: pulumi.Input[dict[str, str]]) -> None:
+        """The member-wide files (genesis, allowlist) once per namespace, for every node there to mount."""
+        ns = self._namespaces.get((context or "current", namespace))
+        _register(
+            "ConfigMap",
+            f"{self._member}-{context or 'current'}-{namespace}-network",
+            manifests.shared_configmap(self._member, namespace, {}),
+            pulumi.ResourceOptions(
+                parent=self._parent, provider=self.provider(context), depends_on=[ns] if ns is not None else []
+            ),
+            data=lift(files, lambda f: manifests.shared_configmap(self._member, namespace, f)["data"]),
+        )
 
     def role_objects(self, context: str | None, policy: manifests.RolePolicy) -> None:
         """The NetworkPolicy and PodDisruptionBudget of one role in one namespace."""

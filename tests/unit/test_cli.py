@@ -60,7 +60,7 @@ def test_synth_of_the_embedded_default_is_byte_identical_between_runs(tmp_path: 
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert files_a == files_b
-    assert Path("plan.json") in files_a and Path("nodes/writer-1/files/tm/tessera.json") in files_a
+    assert Path("plan.json") in files_a and Path("nodes/writer-1/tm/tessera.json") in files_a
     for relative in files_a:
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
     assert runner.invoke(app, ["diff", str(tmp_path / "a"), str(tmp_path / "b")]).stdout == "no changes\n"
