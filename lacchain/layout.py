@@ -22,6 +22,8 @@ TESSERA_Q2T_PORT: Final = 4444
 TESSERA_THIRDPARTY_PORT: Final = 4445
 NGINX_HTTPS_PORT: Final = 443
 HEALTHCHECK_PORT: Final = 8080
+DDNS_METRICS_PORT: Final = 9560
+"""Prometheus metrics of the DDNS daemon (loopback on VMs, the pod IP on Kubernetes)."""
 
 # Paths inside containers and on VMs.
 CONFIG_DIR: Final = "/etc/lacchain"
