@@ -2,36 +2,55 @@
 
 Besu's JSON-RPC has no authentication of its own in LACChain's setup, so nginx is the only gate between the
 Internet and ``eth_sendRawTransaction``. The gate is closed by default: only the member's listed networks
-(``rpcAllowedCidrs``) get through, everything else is answered 403 before any byte reaches Besu; an empty list
-renders ``deny all`` and nothing more. Request bodies, request rates and concurrent connections per client are
-capped so one client cannot starve the node, and nginx does not advertise its version.
+(``rpcAllowedCidrs``) get through, every other client is answered 403 whatever it asks (a ``geo`` check runs
+first in the server, and the same list is enforced again as ``allow``/``deny all``); an empty list lets nobody
+in. Request bodies, request rates and concurrent connections per client are capped so one client cannot
+starve the node, and nginx does not advertise its version.
 
-One URL serves both transports: a request that asks for a WebSocket upgrade is proxied to Besu's WS port
-(4546), every other request (POST only) to the HTTP port (4545), so a web3 client uses the same host for
-``https://`` and ``wss://``. Each transport keeps its own timeouts: a minute for a request, an hour of silence
-for a subscription socket.
+Only JSON-RPC over HTTP is proxied (POST to Besu's 4545; other methods, WebSocket handshakes included, get 405).
+Besu's WebSocket endpoint (4546) is deliberately not published: it is bound to loopback and carries the ADMIN
+and PERM APIs the node's own sidecars use (the DDNS daemon adds and removes peers through it), and Besu cannot
+serve a public and an administrative API set on the same endpoint. Besu's other paths (``/liveness``,
+``/readiness``) are not exposed either.
 
-The renderer is pure: it returns the complete ``nginx.conf`` text and touches nothing. The Pulumi components put
-the result into the node's configuration (``CONFIG_DIR/nginx.conf``) and the nginx image reads it from there.
+The renderer is pure: it returns the complete ``nginx.conf`` text and touches nothing. The deployments put the
+result among the node's rendered files and mount it at ``/etc/nginx/nginx.conf``, the stock location, so the
+official nginx image and ours (``images/nginx``) read it alike.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lacchain.errors import FieldProblem, InvalidInput
-from lacchain.layout import CONFIG_DIR, NGINX_HTTPS_PORT, RPC_HTTP_PORT, RPC_WS_PORT, SECRETS_DIR
+from lacchain.layout import NGINX_HTTPS_PORT, RPC_HTTP_PORT, SECRETS_DIR
 
-NGINX_CONFIG_FILE = f"{CONFIG_DIR}/nginx.conf"
-"""Where the nginx image reads its configuration (the image's command passes it with ``-c``)."""
+NGINX_CONFIG_FILE = "/etc/nginx/nginx.conf"
+"""Where nginx reads this configuration in its container (the official image's location)."""
 TLS_CERT_FILE = f"{SECRETS_DIR}/nginx/tls.crt"
 """PEM certificate chain nginx serves; placed by the key agent beside the node's other key material."""
 TLS_KEY_FILE = f"{SECRETS_DIR}/nginx/tls.key"
 """PEM private key of ``TLS_CERT_FILE``; lives only on the memory-backed secrets volume."""
-RUNTIME_DIR = "/var/cache/nginx"
-"""Writable directory for the pid file and request buffers; the official nginx image creates it."""
+RUNTIME_DIR = "/var/run/nginx"
+"""Writable directory for the pid file and request buffers: a memory volume (emptyDir, tmpfs) in deployments, so
+the root filesystem can stay read-only; our image creates it for runs without one."""
+
+_SIZE = re.compile(r"^[1-9][0-9]*[km]?$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,6 @@ class NginxRpcProxy:
     upstream_host: str = "127.0.0.1"
     """Where Besu listens, seen from nginx: loopback in a Kubernetes pod, the Besu container's name on a VM."""
     rpc_http_port: int = RPC_HTTP_PORT
-    rpc_ws_port: int = RPC_WS_PORT
     listen_address: str = ""
     """Empty listens on every address; tests bind 127.0.0.1."""
     listen_port: int = NGINX_HTTPS_PORT
@@ -56,23 +74,29 @@ class NginxRpcProxy:
     """Sustained request rate per client address; bursts above it are answered 429."""
     burst: int = 100
     max_connections_per_client: int = 20
-    """Concurrent connections per client address (each WebSocket holds one for its lifetime)."""
+    """Concurrent connections per client address."""
     runtime_dir: str = RUNTIME_DIR
 
     def __post_init__(self) -> None:
         problems = [*_cidr_problems(self.allowed_cidrs)]
-        for name in ("rpc_http_port", "rpc_ws_port", "listen_port"):
+        for name in ("rpc_http_port", "listen_port"):
             port = getattr(self, name)
             if not 1 <= port <= 65535:
                 problems.append((name, f"{port} is not a TCP port (1-65535)"))
         for name in ("requests_per_second", "burst", "max_connections_per_client"):
             if getattr(self, name) < 1:
                 problems.append((name, "must be at least 1"))
-        if not self.max_body_size.rstrip("km").isdigit():
+        if not _SIZE.match(self.max_body_size):
             problems.append(("max_body_size", f"{self.max_body_size!r} is not an nginx size such as '2m' or '512k'"))
         for name in ("tls_cert_file", "tls_key_file", "runtime_dir"):
-            if not getattr(self, name).startswith("/"):
-                problems.append((name, f"{getattr(self, name)!r} must be an absolute path"))
+            value = getattr(self, name)
+            if not _PATH.match(value):
+                problems.append((name, f"{value!r} must be an absolute path without spaces, quotes or ';'"))
+        # Interpolated into nginx syntax: only plain host names and addresses, never a ';' or a brace.
+        if not (_HOST.match(self.upstream_host) or _is_ip(self.upstream_host)):
+            problems.append(("upstream_host", f"{self.upstream_host!r} is not a host name or IP address"))
+        if self.listen_address and not _is_ip(self.listen_address):
+            problems.append(("listen_address", f"{self.listen_address!r} is not an IP address"))
         if problems:
             raise InvalidInput([FieldProblem(field, problem) for field, problem in problems], "nginx configuration")
 
@@ -92,17 +116,29 @@ def _cidr_problems(cidrs: Sequence[str]) -> list[tuple[str, str]]:
     return problems
 
 
-def _access_rules(cidrs: Sequence[str]) -> str:
+def _address(host: str, port: int) -> str:
+    """``host:port`` in nginx syntax (IPv6 literals in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _networks(cidrs: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     # Normalised and de-duplicated so the rendered file is stable whatever order the stack lists them in.
-    networks = sorted({ipaddress.ip_network(c, strict=True) for c in cidrs}, key=lambda n: (n.version, n))
-    lines = [f"allow {network};" for network in networks]
+    return sorted({ipaddress.ip_network(c, strict=True) for c in cidrs}, key=lambda n: (n.version, n))
+
+
+def _geo_entries(cidrs: Sequence[str]) -> str:
+    return "".join(f"\n        {network} 1;" for network in _networks(cidrs))
+
+
+def _access_rules(cidrs: Sequence[str]) -> str:
+    lines = [f"allow {network};" for network in _networks(cidrs)]
     lines.append("deny all;")
     return "\n".join(f"        {line}" for line in lines)
 
 
 def render_nginx_conf(proxy: NginxRpcProxy) -> str:
     """The complete ``nginx.conf`` for ``proxy`` (pure; same input, same text)."""
-    listen = f"{proxy.listen_address}:{proxy.listen_port}" if proxy.listen_address else str(proxy.listen_port)
+    listen = _address(proxy.listen_address, proxy.listen_port) if proxy.listen_address else str(proxy.listen_port)
     run = proxy.runtime_dir.rstrip("/")
     return f"""\
 # Rendered by lacchain.nginx from the member's stack config; edit the stack, not this file.
@@ -135,17 +171,20 @@ http {{
     send_timeout 30s;
     keepalive_timeout 30s;
 
+    # 1 for the member's client networks. Checked first in the server, so any other client gets 403 whatever
+    # it asks; the same list is enforced again by allow/deny in the access phase.
+    geo $lacchain_client_allowed {{
+        default 0;{_geo_entries(proxy.allowed_cidrs)}
+    }}
+
     limit_req_zone $binary_remote_addr zone=rpc_rate:10m rate={proxy.requests_per_second}r/s;
     limit_req_status 429;
     limit_conn_zone $binary_remote_addr zone=rpc_conn:10m;
     limit_conn_status 429;
 
     upstream besu_rpc_http {{
-        server {proxy.upstream_host}:{proxy.rpc_http_port};
+        server {_address(proxy.upstream_host, proxy.rpc_http_port)};
         keepalive 16;
-    }}
-    upstream besu_rpc_ws {{
-        server {proxy.upstream_host}:{proxy.rpc_ws_port};
     }}
 
     server {{
@@ -164,19 +203,18 @@ http {{
         add_header X-Content-Type-Options nosniff always;
 
         # Only the member's client networks; everyone else gets 403.
+        if ($lacchain_client_allowed = 0) {{
+            return 403;
+        }}
 {_access_rules(proxy.allowed_cidrs)}
 
         limit_req zone=rpc_rate burst={proxy.burst} nodelay;
         limit_conn rpc_conn {proxy.max_connections_per_client};
 
         location = / {{
-            # A WebSocket handshake goes to Besu's WS port; rewrite...last is safe inside if.
-            if ($http_upgrade ~* ^websocket$) {{
-                rewrite ^ /.lacchain-ws last;
-            }}
-            # Plain JSON-RPC is POST only.
-            limit_except POST {{
-                deny all;
+            # JSON-RPC is POST only (a WebSocket handshake is a GET, so it is refused here too).
+            if ($request_method != POST) {{
+                return 405;
             }}
             proxy_pass http://besu_rpc_http;
             proxy_http_version 1.1;
@@ -187,24 +225,6 @@ http {{
             proxy_set_header X-Forwarded-Proto https;
             proxy_connect_timeout 5s;
             proxy_read_timeout 60s;
-            proxy_send_timeout 60s;
-        }}
-
-        location = /.lacchain-ws {{
-            internal;
-            limit_except GET {{
-                deny all;
-            }}
-            proxy_pass http://besu_rpc_ws/;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_connect_timeout 5s;
-            # Subscriptions stay open; an idle socket is closed after an hour.
-            proxy_read_timeout 1h;
             proxy_send_timeout 60s;
         }}
 

@@ -27,6 +27,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from lacchain.errors import InvalidInput
+from lacchain.layout import RPC_WS_PORT
 from lacchain.nginx import NginxRpcProxy, render_nginx_conf
 from tests import standins
 from tests.images.dockerfiles import IMAGES_DIR
@@ -53,8 +54,8 @@ def test_image_default_is_the_renderer_with_an_empty_allowlist() -> None:
 
 def test_empty_allowlist_denies_everyone() -> None:
     text = render_nginx_conf(NginxRpcProxy(allowed_cidrs=[]))
-    # The server-level rule and the WebSocket method restriction; no allow anywhere, no network maps to 1.
-    assert _access_rules(text) == ["deny all;", "deny all;"]
+    # The server-level rule only; no allow anywhere, no network maps to 1.
+    assert _access_rules(text) == ["deny all;"]
     assert _geo_allowed(text) == []
 
 
@@ -86,7 +87,7 @@ def test_every_listed_network_and_nothing_else_is_allowed(raw: list[tuple[int, i
 def test_ipv6_addresses_are_bracketed() -> None:
     text = render_nginx_conf(NginxRpcProxy(allowed_cidrs=[], listen_address="::1", upstream_host="fd00::5"))
     assert "listen [::1]:443 ssl;" in text
-    assert "server [fd00::5]:4545;" in text and "server [fd00::5]:4546;" in text
+    assert "server [fd00::5]:4545;" in text
 
 
 def test_hardening_directives() -> None:
@@ -99,7 +100,6 @@ def test_hardening_directives() -> None:
         "ssl_protocols TLSv1.2 TLSv1.3;",
         "listen 443 ssl;",
         "server 127.0.0.1:4545;",
-        "server 127.0.0.1:4546;",
         "ssl_certificate /run/lacchain/keys/nginx/tls.crt;",
     ):
         assert directive in text
@@ -233,34 +233,29 @@ def _anvil_port(url: str) -> int:
 def test_json_rpc_over_https_reaches_besu_http_port_only(
     anvil_url: str, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    closed = standins.free_port()
-    proxy = _proxy(certificate, tmp_path, rpc_http_port=_anvil_port(anvil_url), rpc_ws_port=closed)
+    proxy = _proxy(certificate, tmp_path, rpc_http_port=_anvil_port(anvil_url))
     with serving(proxy, tmp_path) as url, _client(certificate) as client:
         response = _call(client, url)
         assert response.status_code == 200
         assert response.json()["result"] == CHAIN_ID
         assert response.headers["server"] == "nginx"  # no version
-        # The WebSocket upstream is a closed port here: a handshake cannot have gone to the HTTP port.
-        with pytest.raises(InvalidStatus) as refused:
-            _ws_call(url, certificate)
-        assert refused.value.response.status_code == 502
 
 
 @pytest.mark.slow
-def test_websocket_upgrade_reaches_besu_ws_port_only(
-    anvil_url: str, certificate: tuple[Path, Path], tmp_path: Path
-) -> None:
-    closed = standins.free_port()
-    proxy = _proxy(certificate, tmp_path, rpc_http_port=closed, rpc_ws_port=_anvil_port(anvil_url))
-    with serving(proxy, tmp_path) as url, _client(certificate) as client:
-        assert _ws_call(url, certificate) == CHAIN_ID
-        assert _call(client, url).status_code == 502
+def test_websocket_handshakes_are_refused(anvil_url: str, certificate: tuple[Path, Path], tmp_path: Path) -> None:
+    """Besu's WS endpoint carries the admin API for the node's sidecars: nginx never publishes it."""
+    proxy = _proxy(certificate, tmp_path, rpc_http_port=_anvil_port(anvil_url))
+    with serving(proxy, tmp_path) as url:
+        with pytest.raises(InvalidStatus) as refused:
+            _ws_call(url, certificate)
+        assert refused.value.response.status_code == 405
+    assert f":{RPC_WS_PORT}" not in render_nginx_conf(proxy)
 
 
 @pytest.mark.slow
 def test_only_json_rpc_requests_are_proxied(anvil_url: str, certificate: tuple[Path, Path], tmp_path: Path) -> None:
     port = _anvil_port(anvil_url)
-    proxy = _proxy(certificate, tmp_path, rpc_http_port=port, rpc_ws_port=port, max_body_size="1k")
+    proxy = _proxy(certificate, tmp_path, rpc_http_port=port, max_body_size="1k")
     with serving(proxy, tmp_path) as url, _client(certificate) as client:
         assert client.get(url + "/").status_code == 405  # GET without an upgrade
         assert client.put(url + "/", content=b"{}").status_code == 405
@@ -275,7 +270,7 @@ def test_sources_outside_the_allowlist_are_refused(
     anvil_url: str, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
     port = _anvil_port(anvil_url)
-    proxy = _proxy(certificate, tmp_path, allowed_cidrs=["10.0.0.0/8"], rpc_http_port=port, rpc_ws_port=port)
+    proxy = _proxy(certificate, tmp_path, allowed_cidrs=["10.0.0.0/8"], rpc_http_port=port)
     with serving(proxy, tmp_path) as url, _client(certificate) as client:
         assert _call(client, url).status_code == 403
         # Whatever they ask: no method or path check answers first.
@@ -289,7 +284,7 @@ def test_sources_outside_the_allowlist_are_refused(
 @pytest.mark.slow
 def test_bursts_above_the_rate_limit_get_429(anvil_url: str, certificate: tuple[Path, Path], tmp_path: Path) -> None:
     port = _anvil_port(anvil_url)
-    proxy = _proxy(certificate, tmp_path, requests_per_second=1, burst=2, rpc_http_port=port, rpc_ws_port=port)
+    proxy = _proxy(certificate, tmp_path, requests_per_second=1, burst=2, rpc_http_port=port)
     with serving(proxy, tmp_path) as url, _client(certificate) as client:
         statuses = [_call(client, url).status_code for _ in range(10)]
     assert statuses[:3] == [200, 200, 200]  # the first request plus a burst of 2
