@@ -239,8 +239,9 @@ class SynthMocks(pulumi.runtime.Mocks):
         state.setdefault("arn", f"arn:synth:{args.typ}:{args.name}")
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return INVOKE_RESULTS.get(args.token, lambda _: {})(args.args), None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        # "No failures" is an empty list: Pulumi's mock monitor iterates it.
+        return INVOKE_RESULTS.get(args.token, lambda _: {})(args.args), []
 
 
 @dataclass

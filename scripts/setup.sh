@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(bind9 bind9-utils cloud-init nginx-light systemd shellcheck)
+APT_PACKAGES=(bind9 bind9-utils cloud-init nginx-light systemd shellcheck openssl e2fsprogs util-linux)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
