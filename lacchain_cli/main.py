@@ -66,6 +66,38 @@ def keys_inspect(
         out.print(f"enode    {enode}", highlight=False, soft_wrap=True)
 
 
+@keys_app.command("rotate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def keys_rotate(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="The node whose transaction-manager key to rotate (for messages)")],
+    keep: Annotated[int | None, typer.Option(help="Previous versions to keep (default: all of them)")] = None,
+) -> None:
+    """Give a writer's transaction manager a new key pair, keeping every old one readable.
+
+    Takes the key agent's own store options (``--backend``, ``--secret`` and the platform's flags, or the
+    ``LACCHAIN_KEYAGENT_*`` variables of the node's ``agentEnv`` output), and runs with your credentials. Prints
+    the old and new public keys: announce the new privacy address to the member's counterparties; payloads sent to
+    the old key stay decryptable. Restart the node's transaction manager (its key agent writes every version).
+    """
+    import os
+
+    from services.keyagent.build import build
+    from services.keyagent.cli import parse_config
+    from services.keyagent.errors import KeyAgentError
+    from services.keyagent.rotate import rotate
+
+    try:
+        config = parse_config(ctx.args, os.environ)
+        result = rotate(build(config).store, keep=keep)
+    except (InvalidInput, KeyAgentError) as exc:
+        raise fail(exc) from None
+    out.print(
+        f"{node}: new key version {result.versions}\n"
+        f"old public key  {result.old_public_key}\nnew public key  {result.new_public_key}",
+        highlight=False,
+    )
+
+
 @app.command("genesis")
 def genesis(
     validators: Annotated[str, typer.Option(help="Comma-separated validator addresses (0x...)")],
