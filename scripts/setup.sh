@@ -32,7 +32,10 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=.venv/.lacchain-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# Reinstall when the pins changed, or when a package of this project is not importable from outside the checkout
+# (an editable install maps the packages that existed when it ran).
+importable() { (cd / && "$OLDPWD/.venv/bin/python" -c "import lacchain, lacchain_cli, components, contracts, services.keyagent" 2>/dev/null); }
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! importable; then
   echo "setup: installing Python packages (pinned in pyproject.toml)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
