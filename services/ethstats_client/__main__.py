@@ -14,10 +14,10 @@ import sys
 import httpx
 
 from lacchain.errors import InvalidInput
+from services.common.jsonrpc import JsonRpc
 from services.ethstats_client.chain import ChainReader
 from services.ethstats_client.client import Reporter
 from services.ethstats_client.config import Settings, load_settings
-from services.ethstats_client.rpc import JsonRpc
 
 
 async def serve(settings: Settings) -> None:

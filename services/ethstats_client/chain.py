@@ -11,8 +11,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from services.common.jsonrpc import JsonRpc, RpcError, RpcUnreachable, quantity
 from services.ethstats_client.protocol import NodeInfo
-from services.ethstats_client.rpc import JsonRpc, RpcError, RpcUnreachable, quantity
 
 CLIENT_VERSION = "0.1.0"
 CLIENT_NAME = f"lacchain-ethstats/{CLIENT_VERSION}"

@@ -24,11 +24,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from services.common.jsonrpc import RpcError
 from services.ethstats_client import protocol
 from services.ethstats_client.chain import ChainReader, inactive_stats
 from services.ethstats_client.config import Settings
 from services.ethstats_client.protocol import NodeInfo
-from services.ethstats_client.rpc import RpcError
 
 log = logging.getLogger("ethstats")
 

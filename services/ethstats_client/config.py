@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from lacchain.errors import FieldProblem, InvalidInput
+from lacchain.errors import InvalidInput
 from lacchain.layout import P2P_PORT, RPC_HTTP_PORT
+from services.common.env_settings import validation_problems
 
 PREFIX = "ETHSTATS_"
 SOURCE = "ethstats client environment"
@@ -76,7 +76,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     try:
         settings = Settings.model_validate(given)
     except ValidationError as exc:
-        raise InvalidInput([_problem(error) for error in exc.errors()], SOURCE) from None
+        raise InvalidInput(validation_problems(exc, Settings, ("ETHSTATS_SECRET",)), SOURCE) from None
     if settings.secret is not None and settings.secret_file is not None:
         raise InvalidInput.single(
             "ETHSTATS_SECRET_FILE", "set at most one of ETHSTATS_SECRET and ETHSTATS_SECRET_FILE", source=SOURCE
@@ -91,20 +91,3 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         if not text:
             raise InvalidInput.single("ETHSTATS_SECRET_FILE", f"{settings.secret_file} is empty", source=SOURCE)
     return settings
-
-
-def _problem(error: Any) -> FieldProblem:
-    loc = error.get("loc", ())
-    variable = str(loc[0]) if loc else "environment"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        known = ", ".join(sorted(str(f.alias) for f in Settings.model_fields.values()))
-        return FieldProblem(variable, "unknown variable", f"check its spelling; known: {known}")
-    if kind == "missing":
-        return FieldProblem(variable, "required but not set")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":
-        return FieldProblem(variable, message)
-    # Never echo the value of the secret.
-    shown = "" if variable == "ETHSTATS_SECRET" else f" (got {error.get('input')!r})"
-    return FieldProblem(variable, f"{message}{shown}")

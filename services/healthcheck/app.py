@@ -17,9 +17,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from services.common.jsonrpc import JsonRpc
 from services.healthcheck.checks import CheckResult, check_block_age, check_peers, check_rpc, check_sync, check_tm
 from services.healthcheck.config import Settings
-from services.healthcheck.rpc import JsonRpc
 
 
 def _report(settings: Settings, checks: dict[str, CheckResult]) -> JSONResponse:

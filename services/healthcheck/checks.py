@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from services.healthcheck.rpc import JsonRpc, RpcError, quantity
+from services.common.jsonrpc import JsonRpc, RpcError, quantity
 
 TM_UP_ANSWER = "I'm up!"
 

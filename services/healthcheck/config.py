@@ -13,10 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lacchain.errors import FieldProblem, InvalidInput
+from lacchain.errors import InvalidInput
 from lacchain.layout import HEALTHCHECK_PORT, RPC_HTTP_PORT
 from lacchain.presets import PRESETS, PresetName
 from lacchain.stack_config import Role
+from services.common.env_settings import validation_problems
 
 PREFIX = "HEALTHCHECK_"
 SOURCE = "healthcheck environment"
@@ -88,7 +89,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     try:
         settings = Settings.model_validate(given)
     except ValidationError as exc:
-        raise InvalidInput([_problem(error) for error in exc.errors()], SOURCE) from None
+        raise InvalidInput(validation_problems(exc, Settings), SOURCE) from None
     if settings.tm_upcheck_url is not None and settings.role is not Role.WRITER:
         raise InvalidInput.single(
             "HEALTHCHECK_TM_UPCHECK_URL",
@@ -97,18 +98,3 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             SOURCE,
         )
     return settings
-
-
-def _problem(error: Any) -> FieldProblem:
-    loc = error.get("loc", ())
-    variable = str(loc[0]) if loc else "environment"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        known = ", ".join(sorted(str(f.alias) for f in Settings.model_fields.values()))
-        return FieldProblem(variable, "unknown variable", f"check its spelling; known: {known}")
-    if kind == "missing":
-        return FieldProblem(variable, "required but not set")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":
-        return FieldProblem(variable, message)
-    return FieldProblem(variable, f"{message} (got {error.get('input')!r})")

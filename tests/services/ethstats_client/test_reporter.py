@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.jsonrpc import JsonRpc
 from services.ethstats_client.chain import ChainReader
 from services.ethstats_client.client import Reporter
 from services.ethstats_client.config import load_settings
-from services.ethstats_client.rpc import JsonRpc
 from tests import standins
 from tests.services.ethstats_client.dashboard import Dashboard, dashboard, wait_for
 from tests.services.healthcheck.neighbours import ProxyControl

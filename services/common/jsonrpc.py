@@ -1,8 +1,8 @@
-"""A minimal asynchronous JSON-RPC 2.0 client over HTTP, for the read-only calls the client makes.
+"""A minimal asynchronous JSON-RPC 2.0 client over HTTP, for the read-only calls the node's sidecars make.
 
-web3.py would double the image (about 100 MB of dependencies, native crypto included) for a dozen calls whose
-answers are plain hex quantities, so the client uses httpx directly and this module turns transport failures and
-JSON-RPC errors into one exception type the client can report.
+web3.py would double each image (about 100 MB of dependencies, native crypto included) for a dozen calls whose
+answers are plain hex quantities, so the healthcheck and the ethstats client use httpx directly and this module
+turns transport failures and JSON-RPC errors into one exception type they can report.
 """
 
 from __future__ import annotations
