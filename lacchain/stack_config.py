@@ -506,6 +506,39 @@ def load_stack_file(path: Path) -> MemberStack:
     return parse_member_stack(document, source=str(path))
 
 
+def stack_file_json_schema() -> dict[str, Any]:
+    """JSON Schema of a whole ``stacks/Pulumi.<stack>.yaml``: the ``lacchain-cloud:`` keys under ``config:`` (plain
+    or ``{secure: ...}`` for secrets), other namespaces (providers' ``aws:region``...) left open. Editors with a YAML
+    language server validate stack files with it (the stack files carry a ``$schema`` modeline)."""
+    document = json_schema()
+    secure = {"type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"]}
+    properties = {
+        f"{CONFIG_NAMESPACE}:{name}": {"anyOf": [prop, secure]} if name == "nodeKeys" else prop
+        for name, prop in document["properties"].items()
+    }
+    node_keys = properties.get(f"{CONFIG_NAMESPACE}:nodeKeys")
+    if node_keys is not None:
+        node_keys["anyOf"][0] = {"type": "object", "additionalProperties": {"anyOf": [{"type": "string"}, secure]}}
+    return {
+        "$schema": document["$schema"],
+        "title": "lacchain-cloud Pulumi stack file (stacks/Pulumi.<stack>.yaml)",
+        "type": "object",
+        "properties": {
+            "config": {
+                "type": "object",
+                "properties": properties,
+                "required": [f"{CONFIG_NAMESPACE}:{name}" for name in document.get("required", [])],
+                "patternProperties": {f"^(?!{CONFIG_NAMESPACE}:)": {}},
+                "additionalProperties": False,
+            },
+            "secretsprovider": {"type": "string"},
+            "encryptedkey": {"type": "string"},
+            "encryptionsalt": {"type": "string"},
+        },
+        "$defs": document.get("$defs", {}),
+    }
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the ``lacchain-cloud:`` config document, for editors and reviewers."""
     schema = MemberStack.model_json_schema(by_alias=True)

@@ -24,6 +24,7 @@ from lacchain.stack_config import (
     parse_member_stack,
     read_stack_file,
     refuse_encrypted,
+    stack_file_json_schema,
 )
 
 app = typer.Typer(help="LACChain nodes on AWS, GCP or Kubernetes: keys, genesis, offline synth and plan diffs.")
@@ -125,9 +126,12 @@ def genesis(
 @app.command("schema")
 def schema(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file instead of stdout")] = None,
+    stack_file: Annotated[
+        bool, typer.Option(help="Schema of a whole stacks/Pulumi.<stack>.yaml instead of the config document")
+    ] = False,
 ) -> None:
     """The JSON Schema of a member stack's `lacchain-cloud:` configuration (for editors)."""
-    text = json.dumps(json_schema(), indent=2) + "\n"
+    text = json.dumps(stack_file_json_schema() if stack_file else json_schema(), indent=2) + "\n"
     if out_file:
         out_file.write_text(text)
     else:
