@@ -4,7 +4,9 @@
 * updates per second through ``DdnsService.handle`` with a SQLite node table (a file) and
   - the in-process DNS (``MemoryDns``): the core's own cost,
   - a real BIND 9 over RFC 2136 (TSIG, TCP) with ``--bind``: what an on-prem function sustains;
-  each also with the EIP-1459 tree enabled and every node's ENR published.
+  each also with the EIP-1459 tree enabled and every node's ENR published;
+* ``GET /v1/nodes`` through ``handle``: a full 200 and a conditional GET answered 304 (every node polls it about
+  once a second with ``If-None-Match``).
 
 Run: ``python benchmarks/ddns_function.py [--nodes 100] [--updates 2000] [--bind]``.
 """
@@ -104,6 +106,26 @@ def run_core(
 ZONE = "lacchain.example.org"
 
 
+def node_list_polls(members: MemberList, keys: list[NodeKey], db: Path, polls: int) -> None:
+    """Cost of the poll every node sends each second, with every node in the table: full answer vs 304."""
+    service = DdnsService(zone=ZONE, store=SqliteNodeStore(db), dns=MemoryDns(), members=StaticMembers(members))
+    for body in updates(keys, len(keys), int(time.time())):
+        assert service.handle("POST", "/v1/update", body).status == 200
+    full = service.handle("GET", "/v1/nodes")
+    etag = full.headers["ETag"]
+    for label, headers, status in (("full 200", {}, 200), ("If-None-Match -> 304", {"If-None-Match": etag}, 304)):
+        start = time.perf_counter()
+        for _ in range(polls):
+            response = service.handle("GET", "/v1/nodes", b"", headers)
+            sent = len(response.encoded()) if response.has_body else 0
+            assert response.status == status
+        per = (time.perf_counter() - start) / polls
+        print(
+            f"GET /v1/nodes, {len(keys)} nodes, {label:<21}: {per * 1e6:8.1f} us/poll in the core "
+            f"({1 / per:,.0f}/s on one core), {sent} body bytes"
+        )
+
+
 @contextlib.contextmanager
 def maybe_bind(enabled: bool) -> Iterator[object | None]:
     if not enabled:
@@ -141,6 +163,7 @@ def main() -> None:
     )
 
     with maybe_bind(args.bind) as server, tempfile.TemporaryDirectory() as tmp:
+        node_list_polls(members, keys, Path(tmp) / "polls.db", 500)
         backends: list[tuple[str, object]] = [("memory DNS", None)]
         if server is not None:
             backends.append(("BIND 9 RFC 2136", server))

@@ -180,6 +180,33 @@ CLOUD_ASSIGNED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "selfLink": f"https://www.googleapis.com/compute/v1/projects/{inputs.get('project', 'project')}/zones/"
         f"{inputs.get('zone', 'zone')}/disks/{inputs.get('name', name)}"
     },
+    # DdnsZone (components/ddns_zone.py): ids and ARNs in the shapes the clouds give, so its IAM policy can be audited.
+    "aws:route53/zone:Zone": lambda name, inputs: {
+        "zoneId": f"Z{_stable_hex(name, 20).upper()}",
+        "arn": f"arn:aws:route53:::hostedzone/Z{_stable_hex(name, 20).upper()}",
+        "nameServers": [f"ns-{n}.awsdns-{_stable_hex(name + str(n), 2)}.{tld}" for n, tld in ((1, "com"), (2, "net"))],
+    },
+    "aws:dynamodb/table:Table": lambda name, inputs: {
+        "arn": f"arn:aws:dynamodb:{inputs.get('region') or 'us-east-1'}:123456789012:table/{inputs.get('name', name)}"
+    },
+    "aws:cloudwatch/logGroup:LogGroup": lambda name, inputs: {
+        "arn": f"arn:aws:logs:{inputs.get('region') or 'us-east-1'}:123456789012:log-group:{inputs.get('name', name)}"
+    },
+    "aws:lambda/function:Function": lambda name, inputs: {
+        "arn": f"arn:aws:lambda:{inputs.get('region') or 'us-east-1'}:123456789012:function:{inputs.get('name', name)}"
+    },
+    "aws:lambda/functionUrl:FunctionUrl": lambda name, inputs: {
+        "functionUrl": f"https://{_stable_hex(name, 32)}.lambda-url.{inputs.get('region') or 'us-east-1'}.on.aws/"
+    },
+    "gcp:dns/managedZone:ManagedZone": lambda name, _: {
+        "nameServers": [f"ns-cloud-{_stable_hex(name, 1)}{n}.googledomains.com." for n in range(1, 5)]
+    },
+    "gcp:projects/iAMCustomRole:IAMCustomRole": lambda name, inputs: {
+        "name": f"projects/{inputs.get('project', 'project')}/roles/{inputs.get('roleId', name)}"
+    },
+    "gcp:cloudfunctionsv2/function:Function": lambda name, inputs: {
+        "url": f"https://{inputs.get('name', name)}-{_stable_hex(name, 10)}-{inputs.get('location', 'region')}.a.run.app"
+    },
 }
 """Outputs that exist only after a cloud creates the resource, keyed by resource type."""
 
@@ -213,6 +240,17 @@ INVOKE_RESULTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "vpcId": f"vpc-0{_stable_hex(str(a.get('id')), 16)}",
         "availabilityZone": f"{a.get('region')}a",
         "cidrBlock": "10.0.0.0/24",
+    },
+    "aws:route53/getZone:getZone": lambda a: {
+        "zoneId": a.get("zoneId"),
+        "id": a.get("zoneId"),
+        "name": "existing.example.org",
+        "nameServers": ["ns-1.awsdns-00.com", "ns-2.awsdns-00.net"],
+    },
+    "gcp:dns/getManagedZone:getManagedZone": lambda a: {
+        "name": a.get("name"),
+        "dnsName": "existing.example.org.",
+        "nameServers": [f"ns-cloud-e{n}.googledomains.com." for n in range(1, 5)],
     },
 }
 """Answers to the data-source calls (invokes) the program makes, as a cloud account would give them."""

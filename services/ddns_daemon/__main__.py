@@ -111,6 +111,7 @@ def _summary(report: CycleReport) -> str:
     parts = [
         f"address={report.address or '-'}",
         f"published={published.outcome.value if published else 'unchanged'}",
+        f"enr={report.enr.outcome.value if report.enr else 'unchanged'}",
         f"role={sync.role.value if sync and sync.role else '-'}",
         f"peers={len(sync.plan.static_nodes) if sync and sync.plan else '-'}",
         f"rewritten={','.join(sync.files_rewritten) if sync and sync.files_rewritten else '-'}",

@@ -49,6 +49,16 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
+def _rpc_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
+        raise ValueError("must be a ws://, wss://, http:// or https:// URL with a host")
+    return value.rstrip("/")
+
+
+RpcUrl = Annotated[str, AfterValidator(_rpc_url)]
+
+
 def _enode_url(value: str) -> str:
     try:
         return Enode.parse(value).url
@@ -144,6 +154,9 @@ class FunctionSettings(_Model):
     backoff_max_seconds: float = Field(default=30.0, ge=0, le=600)
     max_sequence_bumps: int = Field(default=3, ge=0, le=10)
     """How often a 409 (stale sequence) is answered with a higher sequence before giving up."""
+    publish_enr: bool = True
+    """After an accepted address update, post the node's signed EIP-778 record to ``/v1/enr`` (for the network's
+    EIP-1459 tree, Besu's ``discovery-dns-url``)."""
 
 
 class SyncSettings(_Model):
@@ -162,11 +175,15 @@ class SyncSettings(_Model):
 
 
 class BesuSettings(_Model):
-    rpc_url: HttpUrl | None = f"http://127.0.0.1:{layout.RPC_HTTP_PORT}"
-    """Besu's HTTP JSON-RPC with the ADMIN (and PERM) APIs; unset to only rewrite files."""
+    rpc_url: RpcUrl | None = f"ws://127.0.0.1:{layout.RPC_WS_PORT}"
+    """Besu's JSON-RPC endpoint with the ADMIN (and PERM) APIs; unset to only rewrite files. The default is the
+    loopback-only WebSocket endpoint, the only one that carries them in LACChain's rendered config (the HTTP
+    endpoint is published by nginx and carries public APIs only). ``http://`` works for an operator's own Besu
+    that serves ADMIN on a private HTTP endpoint."""
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     auth_token_file: Path | None = None
-    """File holding a JWT for Besu's ``rpc-http-authentication-enabled`` (sent as a bearer token)."""
+    """File holding a JWT for Besu's ``rpc-ws-authentication-enabled`` (or ``rpc-http-...``), sent as a bearer
+    token (on the WebSocket, in the upgrade request)."""
 
 
 class MetricsSettings(_Model):

@@ -28,7 +28,7 @@ import httpx
 from lacchain.errors import FieldProblem, InvalidInput
 from lacchain.keys import NodeKey, NodeKeyError
 from lacchain.stack_config import Role
-from services.ddns_daemon import besu_files
+from services.ddns_daemon import besu_files, besu_rpc
 from services.ddns_daemon.besu_rpc import BesuRpc
 from services.ddns_daemon.config import DaemonConfig
 from services.ddns_daemon.ipdetect import (
@@ -70,6 +70,8 @@ class CycleReport:
     detection: Detection | None = None
     address: str | None = None
     published: PublishResult | None = None
+    enr: PublishResult | None = None
+    """The node's ENR record posted in this cycle (after an accepted update, or one still owed), or None."""
     sync: SyncReport | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -199,7 +201,9 @@ class Daemon:
         self.rpc: BesuRpc | None = None
         if config.besu.rpc_url is not None:
             token = config.besu.auth_token_file.read_text().strip() if config.besu.auth_token_file else None
-            self.rpc = BesuRpc(config.besu.rpc_url, self._client(config.besu.timeout_seconds, trust_env=False), token)
+            timeout = config.besu.timeout_seconds
+            http = self._client(timeout, trust_env=False) if config.besu.rpc_url.startswith("http") else None
+            self.rpc = besu_rpc.connect(config.besu.rpc_url, timeout=timeout, auth_token=token, http_client=http)
         self._sync_complete = False
         self._sync_problems = _Problems("peer sync")
         self._address_problems = _Problems("address")
@@ -228,6 +232,8 @@ class Daemon:
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
+        if self.rpc is not None:
+            self.rpc.close()
         for client in self._clients:
             client.close()
 
@@ -271,6 +277,35 @@ class Daemon:
                 return None
         return self.updates.publish(address, port)
 
+    def publish_enr_if_needed(self, address: str, published: PublishResult | None) -> PublishResult | None:
+        """Post the node's ENR for its current address unless the function already answered for it.
+
+        After an accepted update its sequence is the record's ``seq``. Without an update (the address did not
+        change) the record still owed is the one of the last accepted update: its sequence is the table's row for
+        this node (or the state's, when the table is unreachable), so a record that failed before, or was never
+        sent because the daemon restarted in between, is sent on a later check."""
+        if not self.config.function.publish_enr:
+            return None
+        port = self.config.ip.port
+        if published is not None:
+            if not published.accepted:
+                return None
+            sequence = published.sequence
+        else:
+            table = self.table.cached
+            mine = table.find(self.node_id) if table is not None else None
+            last = self.state.state.published
+            if mine is not None and _same_host(mine.host, address) and mine.port == port:
+                sequence = mine.sequence
+            elif table is None and last is not None and _same_host(last.host, address) and last.port == port:
+                sequence = last.sequence
+            else:
+                return None
+        sent = self.state.state.enr
+        if sent is not None and sent.sequence >= sequence:
+            return None
+        return self.updates.publish_enr(address, port, sequence)
+
     def check_address(self) -> CycleReport:
         report = CycleReport()
         address, detection = self.detect_address()
@@ -282,15 +317,10 @@ class Daemon:
         else:
             report.published = self.publish_if_needed(address)
             if report.published is not None and not report.published.accepted:
-                published = report.published
-                problems.append(
-                    f"update for {address} {published.outcome.value}"
-                    + (
-                        f" (HTTP {published.status}: {published.field}: {published.problem})"
-                        if published.status
-                        else ""
-                    )
-                )
+                problems.append(_failure(f"update for {address}", report.published))
+            report.enr = self.publish_enr_if_needed(address, report.published)
+            if report.enr is not None and not report.enr.accepted:
+                problems.append(_failure(f"ENR seq {report.enr.sequence}", report.enr))
         self._address_problems.report(problems)
         report.problems.extend(problems)
         return report
@@ -442,6 +472,11 @@ class Daemon:
             if isinstance(problems, list):
                 problems.append(f"{what} failed: {type(exc).__name__}")
             return fallback
+
+
+def _failure(what: str, result: PublishResult) -> str:
+    detail = f" (HTTP {result.status}: {result.field}: {result.problem})" if result.status else ""
+    return f"{what} {result.outcome.value}{detail}"
 
 
 def _same_host(a: str, b: str) -> bool:

@@ -54,6 +54,16 @@ class DaemonMetrics:
         self.updates_failed = Counter(
             f"{PREFIX}_updates_failed", "Updates given up after every retry (function unreachable or 5xx)", registry=r
         )
+        self.enr_sent = Counter(f"{PREFIX}_enr_sent", "Signed ENR records posted (each seq once)", registry=r)
+        self.enr_accepted = Counter(
+            f"{PREFIX}_enr_accepted", "ENR records the function accepted (or already held)", registry=r
+        )
+        self.enr_refused = Counter(
+            f"{PREFIX}_enr_refused", "ENR records the function refused, by reason", ["reason"], registry=r
+        )
+        self.enr_failed = Counter(
+            f"{PREFIX}_enr_failed", "ENR records given up after every retry (function unreachable or 5xx)", registry=r
+        )
         self.table_fetch_failures = Counter(f"{PREFIX}_table_fetch_failures", "Failed node table downloads", registry=r)
         self.last_sync = Gauge(
             f"{PREFIX}_last_successful_sync_timestamp_seconds", "Unix time of the last complete table sync", registry=r

@@ -6,6 +6,10 @@
   above anything sent before (unless the clock went back, which the 409 handling in ``update_client`` covers).
   It is written *before* the update is sent, so a crash between sending and recording cannot reuse a number.
 * ``published``: the address the function last accepted, to avoid re-sending it when the table is unreachable.
+* ``enr``: the sequence of the last ENR record the function answered for, and how (accepted or refused), so a
+  record is sent once per accepted address update and not again on every check. The record's ``seq`` is the
+  sequence of the address update it describes (see ``update_client.publish_enr``), so it grows, and is kept
+  across restarts, exactly like the update sequence.
 * ``applied``: the peer and allowlist sets last applied to the running Besu, so a failed JSON-RPC call is retried
   on the next cycle instead of being forgotten once the files are already rewritten.
 
@@ -36,12 +40,20 @@ class Published:
     sequence: int
 
 
+@dataclass(frozen=True)
+class EnrSent:
+    sequence: int
+    accepted: bool
+    """False: refused (a 4xx other than "already stored"); not sent again for this sequence."""
+
+
 @dataclass
 class DaemonState:
     sequence: int = 0
     published: Published | None = None
     applied_peers: frozenset[str] | None = None
     applied_allowlist: frozenset[str] | None = None
+    enr: EnrSent | None = None
 
     def to_document(self) -> dict[str, Any]:
         document: dict[str, Any] = {"version": STATE_VERSION, "sequence": self.sequence}
@@ -51,6 +63,8 @@ class DaemonState:
                 "port": self.published.port,
                 "sequence": self.published.sequence,
             }
+        if self.enr is not None:
+            document["enr"] = {"sequence": self.enr.sequence, "accepted": self.enr.accepted}
         applied: dict[str, list[str]] = {}
         if self.applied_peers is not None:
             applied["peers"] = sorted(self.applied_peers)
@@ -65,6 +79,7 @@ class DaemonState:
         if not isinstance(document, dict) or not isinstance(document.get("sequence"), int):
             raise ValueError("not a daemon state document")
         published = document.get("published")
+        enr = document.get("enr")
         applied = document.get("applied") or {}
         peers = applied.get("peers")
         allowlist = applied.get("allowlist")
@@ -75,6 +90,7 @@ class DaemonState:
             else None,
             applied_peers=frozenset(peers) if isinstance(peers, list) else None,
             applied_allowlist=frozenset(allowlist) if isinstance(allowlist, list) else None,
+            enr=EnrSent(int(enr["sequence"]), bool(enr["accepted"])) if isinstance(enr, dict) else None,
         )
 
 
@@ -112,6 +128,10 @@ class StateStore:
 
     def record_published(self, host: str, port: int, sequence: int) -> None:
         self.state.published = Published(host, port, sequence)
+        self.save()
+
+    def record_enr(self, sequence: int, accepted: bool) -> None:
+        self.state.enr = EnrSent(sequence, accepted)
         self.save()
 
     def record_applied(self, peers: frozenset[str] | None, allowlist: frozenset[str] | None) -> None:

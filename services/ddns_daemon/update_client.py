@@ -10,10 +10,20 @@ Failures are handled by who is at fault:
   (the function holds a higher sequence, e.g. after the state file was lost and the clock went back): the
   daemon reads its own row of the node table and signs again above that sequence, at most
   ``max_sequence_bumps`` times, so it can never loop.
+
+After an accepted update the daemon also posts the node's own EIP-778 record to ``/v1/enr`` (``publish_enr``):
+``ip`` or ``ip6`` = the published address, ``tcp`` and ``udp`` = the p2p port (Besu's discovery port is its p2p
+port), signed with the node key ("v4" scheme). Its ``seq`` is the accepted update's sequence: that number is
+persisted before use, grows across restarts, and is above every sequence the function accepted before, so it is
+above the ``seq`` of any record the function holds for this node (each was an earlier update's sequence), and the
+function's "seq must grow" rule can never refuse a fresh record. The same retry policy applies; a 409 on
+``enr.seq`` means the function already holds this very record (posted before a restart lost the state file).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import random
 import time
@@ -24,6 +34,7 @@ from enum import StrEnum
 import httpx
 
 from lacchain.ddns.update import AddressUpdate
+from lacchain.enr import Enr
 from lacchain.keys import NodeKey
 from services.ddns_daemon.config import FunctionSettings
 from services.ddns_daemon.metrics import DaemonMetrics, refusal_reason
@@ -32,6 +43,7 @@ from services.ddns_daemon.state import StateStore
 log = logging.getLogger(__name__)
 
 UPDATE_PATH = "/v1/update"
+ENR_PATH = "/v1/enr"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -79,6 +91,7 @@ class UpdateClient:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._url = function_url.rstrip("/") + UPDATE_PATH
+        self._enr_url = function_url.rstrip("/") + ENR_PATH
         self._network = network
         self._key = key
         self._state = state
@@ -107,7 +120,7 @@ class UpdateClient:
             )
             body = update.sign(self._key).to_json()
             self._metrics.updates_sent.inc()
-            response = self._post_with_retry(body)
+            response = self._post_with_retry(self._url, body)
             if response is None:
                 self._metrics.updates_failed.inc()
                 return PublishResult(Outcome.FAILED, sequence)
@@ -147,12 +160,38 @@ class UpdateClient:
         log.info("published %s:%d as %s (sequence %d)", host, port, name or "?", sequence)
         return PublishResult(Outcome.ACCEPTED, sequence, 200, name=name if isinstance(name, str) else None)
 
-    def _post_with_retry(self, body: str) -> httpx.Response | None:
+    def publish_enr(self, host: str, port: int, sequence: int) -> PublishResult:
+        """Sign and send the node's record for ``host``:``port`` with ``seq`` = ``sequence`` (the accepted update's);
+        never raises for network or server trouble. The outcome is recorded in the state either way, except when
+        every retry failed (then the next address check sends it again)."""
+        v6 = ipaddress.ip_address(host).version == 6
+        record = Enr.create(self._key, sequence, ip=None if v6 else host, ip6=host if v6 else None, tcp=port, udp=port)
+        self._metrics.enr_sent.inc()
+        response = self._post_with_retry(self._enr_url, json.dumps({"enr": record.text}))
+        if response is None:
+            self._metrics.enr_failed.inc()
+            return PublishResult(Outcome.FAILED, sequence)
+        field, problem = (None, None) if response.status_code == 200 else _error_of(response)
+        if response.status_code == 200 or (response.status_code == 409 and field == "enr.seq"):
+            self._state.record_enr(sequence, accepted=True)
+            self._metrics.enr_accepted.inc()
+            log.info("published ENR seq %d (%s:%d)%s", sequence, host, port, "" if response.status_code == 200
+                     else "; the function already held it")  # fmt: skip
+            return PublishResult(Outcome.ACCEPTED, sequence, response.status_code)
+        self._state.record_enr(sequence, accepted=False)
+        self._metrics.enr_refused.labels(refusal_reason(response.status_code)).inc()
+        log.error(
+            "the DDNS function refused ENR seq %d with HTTP %d: %s: %s",
+            sequence, response.status_code, field or "?", problem or "?",
+        )  # fmt: skip
+        return PublishResult(Outcome.REFUSED, sequence, response.status_code, field, problem)
+
+    def _post_with_retry(self, url: str, body: str) -> httpx.Response | None:
         attempts = self._settings.max_attempts
         for attempt in range(1, attempts + 1):
             retry_after: float | None = None
             try:
-                response = self._client.post(self._url, content=body, headers={"Content-Type": "application/json"})
+                response = self._client.post(url, content=body, headers={"Content-Type": "application/json"})
             except httpx.TimeoutException:
                 reason = "timed out"
             except httpx.TransportError as exc:

@@ -24,13 +24,14 @@ def to_lambda(response: Response) -> dict[str, Any]:
     return {
         "statusCode": response.status,
         "headers": dict(response.headers),
-        "body": response.encoded().decode(),
+        "body": response.encoded().decode() if response.has_body else "",
         "isBase64Encoded": False,
     }
 
 
 def handle_event(service: DdnsService, event: dict[str, Any]) -> dict[str, Any]:
-    """Translate one HTTP API v2 / Function URL event into the core's request and back."""
+    """Translate one HTTP API v2 / Function URL event into the core's request and back. The event's ``headers``
+    have lower-case names, repeated headers joined by commas (what ``If-None-Match`` allows anyway)."""
     http = event.get("requestContext", {}).get("http", {})
     method = str(http.get("method") or event.get("httpMethod") or "GET").upper()
     path = str(event.get("rawPath") or http.get("path") or event.get("path") or "/")
@@ -44,7 +45,8 @@ def handle_event(service: DdnsService, event: dict[str, Any]) -> dict[str, Any]:
             return to_lambda(error(400, "body", "isBase64Encoded but the body is not base64"))
     else:
         body = raw.encode() if isinstance(raw, str) else bytes(raw)
-    return to_lambda(service.handle(method, path, body))
+    headers = event.get("headers") or {}
+    return to_lambda(service.handle(method, path, body, {str(k): str(v) for k, v in headers.items()}))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

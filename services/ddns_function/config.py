@@ -23,13 +23,16 @@ DDNS_TSIG_SECRET                TSIG key, base64 (rfc2136)
 DDNS_TSIG_ALGORITHM             default hmac-sha256 (rfc2136)
 DDNS_GCP_PROJECT                project of the managed zone (clouddns)
 DDNS_GCP_MANAGED_ZONE           managed zone name (clouddns)
-DDNS_SECRETS                    ``aws`` (Secrets Manager), ``file`` or ``none`` (default none)
+DDNS_SECRETS                    ``aws`` (Secrets Manager), ``gcp`` (Secret Manager), ``file`` or ``none`` (default none)
 DDNS_SECRETS_DIR                directory of the ``file`` secret store (e.g. a mounted Kubernetes Secret)
+DDNS_SECRETS_READONLY_DIR       ``file``: a directory read before DDNS_SECRETS_DIR (a mounted Secret with the CA)
+DDNS_GCP_SECRETS_PROJECT        project of the ``gcp`` secret store (default DDNS_GCP_PROJECT)
 DDNS_SECRETS_KMS_KEY_ID         KMS key for secrets the function creates (aws, optional)
 DDNS_CERTIFICATES               ``on``/``off``: reissue TM TLS certificates (default on when DDNS_SECRETS is set)
 DDNS_CA_SECRET                  network CA secret (default lacchain/{network}/tm-ca)
 DDNS_NODE_CERT_SECRET           node certificate secret (default lacchain/{network}/nodes/{name}/tm-tls)
 DDNS_TREE_KEY_SECRET            secret holding the ENR tree's secp256k1 key (hex); enables the EIP-1459 tree
+DDNS_TREE_KEY_CREATE            ``on``: generate the tree key on first use if the secret has no value (default off)
 DDNS_TREE_DOMAIN                tree domain (default nodes.<DDNS_ZONE>)
 DDNS_TREE_TTL                   TTL of tree TXT records (default 300)
 DDNS_TREE_LINKS                 comma-separated ``enrtree://`` links to other lists (optional)
@@ -42,6 +45,7 @@ AWS_ENDPOINT_URL                AWS endpoint override (moto, LocalStack, VPC end
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -53,7 +57,9 @@ from lacchain.enr import EnrError, parse_link
 from lacchain.keys import NodeKey, NodeKeyError
 from services.ddns_function.certificates import DEFAULT_CA_SECRET, DEFAULT_NODE_SECRET, SecretStoreCertificates
 from services.ddns_function.core import DdnsService, DnsBackend, EnrTreeSettings, MemberSource, NodeStore
-from services.ddns_function.secrets import AwsSecretsManager, FileSecretStore, SecretStore
+from services.ddns_function.secrets import AwsSecretsManager, FileSecretStore, GcpSecretManager, SecretStore
+
+log = logging.getLogger("lacchain.ddns.config")
 
 
 class ConfigError(ValueError):
@@ -116,11 +122,17 @@ def _aws_client(service: str, env: Mapping[str, str]) -> Any:
 
 
 class SecretTreeKey:
-    """The ENR tree key from a secret (``0x`` + 64 hex digits), read once and kept."""
+    """The ENR tree key from a secret (``0x`` + 64 hex digits), read once and kept.
 
-    def __init__(self, secrets: SecretStore, name: str) -> None:
+    With ``create``, a secret without a value gets a new key, stored with the store's atomic ``create_if_absent``
+    so concurrent instances agree on one key. The deployment then does not know the tree's link in advance: the
+    function logs it and serves it as ``enrTree`` in ``GET /v1/nodes``.
+    """
+
+    def __init__(self, secrets: SecretStore, name: str, create: bool = False) -> None:
         self.secrets = secrets
         self.name = name
+        self.create = create
         self._key: NodeKey | None = None
         self._lock = threading.Lock()
 
@@ -128,10 +140,17 @@ class SecretTreeKey:
         with self._lock:
             if self._key is None:
                 value = self.secrets.get(self.name)
+                if value is None and self.create:
+                    value = self.secrets.create_if_absent(self.name, NodeKey.generate().hex)
+                    log.info("ddns: ENR tree key %r in use (public key %s)", self.name, _public_hex(value))
                 if value is None:
                     raise LookupError(f"the ENR tree key secret {self.name!r} does not exist")
                 self._key = NodeKey.from_hex(value)
             return self._key
+
+
+def _public_hex(value: str) -> str:
+    return NodeKey.from_hex(value).compressed_public_key.hex()
 
 
 def service_from_env(
@@ -176,13 +195,20 @@ def service_from_env(
 
     # secrets
     secrets: SecretStore | None = None
-    secrets_kind = e.choice("DDNS_SECRETS", ("aws", "file", "none"), "none")
+    secrets_kind = e.choice("DDNS_SECRETS", ("aws", "gcp", "file", "none"), "none")
     if secrets_kind == "aws":
         secrets = AwsSecretsManager(make_client("secretsmanager"), e.get("DDNS_SECRETS_KMS_KEY_ID"))
+    elif secrets_kind == "gcp":
+        project = e.get("DDNS_GCP_SECRETS_PROJECT") or e.get("DDNS_GCP_PROJECT")
+        if project is None:
+            e.problem("DDNS_GCP_SECRETS_PROJECT", "required with DDNS_SECRETS=gcp (or set DDNS_GCP_PROJECT)")
+        else:
+            gcp_session = gcp_session if gcp_session is not None else _default_gcp_session()
+            secrets = GcpSecretManager(gcp_session, project)
     elif secrets_kind == "file":
         directory = e.required("DDNS_SECRETS_DIR", "directory of the file secret store")
         if directory:
-            secrets = FileSecretStore(directory)
+            secrets = FileSecretStore(directory, e.get("DDNS_SECRETS_READONLY_DIR"))
 
     # members
     members = _members(e, make_client, secrets)
@@ -213,7 +239,7 @@ def service_from_env(
     default_certs = "on" if secrets is not None else "off"
     if e.choice("DDNS_CERTIFICATES", ("on", "off"), default_certs) == "on":
         if secrets is None:
-            e.problem("DDNS_CERTIFICATES", "on needs a secret store: set DDNS_SECRETS to aws or file")
+            e.problem("DDNS_CERTIFICATES", "on needs a secret store: set DDNS_SECRETS to aws, gcp or file")
         else:
             certificates = SecretStoreCertificates(
                 secrets,
@@ -227,7 +253,7 @@ def service_from_env(
     tree_secret = e.get("DDNS_TREE_KEY_SECRET")
     if tree_secret is not None:
         if secrets is None:
-            e.problem("DDNS_TREE_KEY_SECRET", "needs a secret store: set DDNS_SECRETS to aws or file")
+            e.problem("DDNS_TREE_KEY_SECRET", "needs a secret store: set DDNS_SECRETS to aws, gcp or file")
         else:
             links = tuple(part.strip() for part in (e.get("DDNS_TREE_LINKS", "") or "").split(",") if part.strip())
             for link in links:
@@ -236,7 +262,8 @@ def service_from_env(
                 except EnrError as exc:
                     e.problem("DDNS_TREE_LINKS", f"{link!r}: {exc}")
             domain = (e.get("DDNS_TREE_DOMAIN") or f"nodes.{zone}").rstrip(".").lower()
-            tree_key = SecretTreeKey(secrets, tree_secret)
+            create = e.choice("DDNS_TREE_KEY_CREATE", ("on", "off"), "off") == "on"
+            tree_key = SecretTreeKey(secrets, tree_secret, create)
             tree = EnrTreeSettings(domain, tree_key, e.integer("DDNS_TREE_TTL", 300, 1, 604800), links)
 
     if e.problems:
@@ -275,7 +302,7 @@ def _members(e: _Env, make_client: Callable[[str], Any], secrets: SecretStore | 
         return sources.file_members(where, ttl)
     if kind == "secret":
         if secrets is None:
-            e.problem("DDNS_MEMBERS", "secret: needs a secret store: set DDNS_SECRETS to aws or file")
+            e.problem("DDNS_MEMBERS", "secret: needs a secret store: set DDNS_SECRETS to aws, gcp or file")
             return None
         return sources.secret_members(secrets, where, ttl)
     if kind == "ssm":
@@ -322,16 +349,20 @@ def _dns(e: _Env, zone: str, make_client: Callable[[str], Any], gcp_session: Any
         managed_zone = e.required("DDNS_GCP_MANAGED_ZONE", "the Cloud DNS managed zone name")
         if not (project and managed_zone):
             return None
-        if gcp_session is None:
-            from services.ddns_function.gcp_auth import default_session
-
-            gcp_session = default_session()
-        return dns_backends.CloudDns(gcp_session, project, managed_zone)
+        return dns_backends.CloudDns(
+            gcp_session if gcp_session is not None else _default_gcp_session(), project, managed_zone
+        )
     if kind == "memory":
         from services.ddns_function.dns_memory import MemoryDns
 
         return MemoryDns()
     return None
+
+
+def _default_gcp_session() -> Any:
+    from services.ddns_function.gcp_auth import default_session
+
+    return default_session()
 
 
 _shared: DdnsService | None = None

@@ -1,6 +1,6 @@
 """The DDNS update function's core: one implementation behind the Lambda, Cloud Functions and on-prem HTTP adapters.
 
-``DdnsService.handle(method, path, body)`` answers the HTTP contract the node daemon is written against:
+``DdnsService.handle(method, path, body, headers)`` answers the HTTP contract the node daemon is written against:
 
 * ``POST /v1/update`` with a ``SignedUpdate`` JSON body: parse -> verify the signature -> policy -> conditional
   write to the node table -> DNS A/AAAA -> the node's TM TLS certificate (when its address changed) -> the network's
@@ -8,7 +8,9 @@
   ``{"error": {"field": ..., "problem": ...}}`` and change nothing.
 * ``POST /v1/enr`` with ``{"enr": "enr:..."}``: a node's own signed EIP-778 record for the ENR tree (self-authenticating:
   its key is its node id); it must be a member already present in the table, with a higher ENR sequence.
-* ``GET /v1/nodes``: the node table, sorted by name, with the ENR tree link.
+* ``GET /v1/nodes``: the node table, sorted by name, with the ENR tree link. Every node polls it about once a
+  second, so it is a conditional GET: the answer carries ``ETag: "<sha256 of the body>"`` and ``Cache-Control:
+  no-cache``, and a request whose ``If-None-Match`` names the current ETag gets ``304 Not Modified`` without a body.
 * ``GET /healthz``.
 
 Everything outside the process is reached through the small ports below (node table, DNS, certificates, member
@@ -17,6 +19,7 @@ list), each with real implementations in the sibling modules, chosen by ``config
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -97,11 +100,43 @@ class TreeKeySource(Protocol):
 @dataclass(frozen=True)
 class Response:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None
+    """The JSON document, or None for an answer without a body (``304 Not Modified``)."""
     headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+    """The body already encoded (``GET /v1/nodes`` encodes it once to hash it); ``encoded()`` returns it."""
 
     def encoded(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":"), sort_keys=True).encode()
+        if self.raw is not None:
+            return self.raw
+        if self.body is None:
+            return b""
+        return _encode(self.body)
+
+    @property
+    def has_body(self) -> bool:
+        """False for statuses that never carry one (RFC 9110: 304); adapters then send no body and no length."""
+        return self.status != 304
+
+
+def _encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def etag_of(payload: bytes) -> str:
+    """A strong entity tag for a body: its SHA-256, quoted as RFC 9110 requires."""
+    return '"' + hashlib.sha256(payload).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a comma-separated list of entity tags, compared weakly (``W/`` ignored)."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag.removeprefix("W/"):
+            return True
+    return False
 
 
 def error(status: int, field_name: str, problem: str) -> Response:
@@ -119,6 +154,18 @@ class EnrTreeSettings:
     links: tuple[str, ...] = ()
     """``enrtree://`` links to other lists (federation), published in the link subtree."""
     max_children: int = enrlib.MAX_BRANCH_CHILDREN
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """The last ``GET /v1/nodes`` body and what it was built from."""
+
+    members: MemberList
+    rows: list[StoredNode]
+    link: str | None
+    document: dict[str, Any]
+    payload: bytes
+    etag: str
 
 
 class StaticKey:
@@ -160,11 +207,13 @@ class DdnsService:
         self._published: frozenset[str] | None = None
         self._tree_members: frozenset[str] | None = None
         self._records: dict[str, enrlib.Enr] = {}
+        self._listing: _Listing | None = None
 
     # -------------------------------------------------------------------------------------------------- routing
 
-    def handle(self, method: str, path: str, body: bytes = b"") -> Response:
-        """Answer one HTTP request; never raises."""
+    def handle(self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None) -> Response:
+        """Answer one HTTP request; never raises. ``headers`` are the request's (names in any case); only
+        ``If-None-Match`` is read."""
         route = path.split("?", 1)[0].rstrip("/") or "/"
         try:
             if route == "/v1/update":
@@ -172,7 +221,9 @@ class DdnsService:
             if route == "/v1/enr":
                 return self.post_enr(body) if method == "POST" else _not_allowed("POST")
             if route == "/v1/nodes":
-                return self.get_nodes() if method in ("GET", "HEAD") else _not_allowed("GET")
+                if method not in ("GET", "HEAD"):
+                    return _not_allowed("GET")
+                return self.get_nodes(_header(headers, "If-None-Match"))
             if route == "/healthz":
                 return Response(200, {"ok": True}) if method in ("GET", "HEAD") else _not_allowed("GET")
             return error(404, "path", f"no such endpoint {route!r}; see /v1/update, /v1/enr, /v1/nodes, /healthz")
@@ -238,24 +289,40 @@ class DdnsService:
             return error(422, "enr", refusal.problem)
         previous = self._parsed(stored.enr).seq if stored.enr else -1
         if record.seq <= previous or not self.store.put_enr(member.node_id, record.text, record.seq):
-            return error(409, "enr", f"seq must be greater than {previous}, the stored record's")
+            return error(409, "enr.seq", f"seq must be greater than {previous}, the stored record's")
         failure = self._publish_tree_safely()
         if failure is not None:
             return failure
         return Response(200, {"accepted": True, "name": self.fqdn(member.name), "seq": record.seq})
 
-    def get_nodes(self) -> Response:
+    def get_nodes(self, if_none_match: str | None = None) -> Response:
+        """The table with its ETag; ``304`` without a body when ``if_none_match`` names the current one.
+
+        The table is read on every poll (another instance may have changed it), but the listing is rebuilt only
+        when the rows, the member list or the tree link differ from the last poll's: the body is a function of
+        those three, and building it is most of a poll's cost."""
         members = self.members.load()
-        nodes = []
-        for stored in self.store.all():
-            member = members.get(stored.node_id)
-            if member is None:
-                continue
-            nodes.append(replace(stored, name=member.name, role=member.role).to_json())
-        nodes.sort(key=lambda n: n["name"])
-        return Response(
-            200, {"network": members.network, "zone": self.zone, "nodes": nodes, "enrTree": self.enr_tree_link()}
-        )
+        rows = self.store.all()
+        link = self.enr_tree_link()
+        cached = self._listing
+        if cached is not None and cached.members is members and cached.rows == rows and cached.link == link:
+            document, payload, etag = cached.document, cached.payload, cached.etag
+        else:
+            nodes = []
+            for stored in rows:
+                member = members.get(stored.node_id)
+                if member is None:
+                    continue
+                nodes.append(replace(stored, name=member.name, role=member.role).to_json())
+            nodes.sort(key=lambda n: n["name"])
+            document = {"network": members.network, "zone": self.zone, "nodes": nodes, "enrTree": link}
+            payload = _encode(document)
+            etag = etag_of(payload)
+            self._listing = _Listing(members, rows, link, document, payload, etag)
+        caching = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag_matches(if_none_match, etag):
+            return Response(304, None, caching)
+        return Response(200, document, {"Content-Type": "application/json", **caching}, raw=payload)
 
     # ---------------------------------------------------------------------------------------------- side effects
 
@@ -348,6 +415,17 @@ class DdnsService:
                 self._records.clear()
             record = self._records[text] = enrlib.Enr.from_text(text)
         return record
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A request header by case-insensitive name (adapters pass what their platform gives: any case)."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    return str(value) if value is not None else None
 
 
 def _not_allowed(allowed: str) -> Response:

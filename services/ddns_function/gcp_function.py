@@ -18,18 +18,20 @@ log = logging.getLogger("lacchain.ddns.gcp")
 
 
 def to_flask(response: Response) -> tuple[bytes, int, dict[str, str]]:
-    return response.encoded(), response.status, dict(response.headers)
+    return (response.encoded() if response.has_body else b""), response.status, dict(response.headers)
 
 
 def handle_request(service: DdnsService, request: Any) -> tuple[bytes, int, dict[str, str]]:
-    """Answer a Flask/werkzeug-like request (``method``, ``path``, ``content_length``, ``get_data``)."""
+    """Answer a Flask/werkzeug-like request (``method``, ``path``, ``headers``, ``content_length``, ``get_data``)."""
     length = getattr(request, "content_length", None)
     if length is not None and length > MAX_READ_BYTES:
         return to_flask(error(413, "body", f"{length} bytes; an update is at most {MAX_READ_BYTES}"))
     body = request.get_data(cache=False) if request.method not in ("GET", "HEAD") else b""
     if len(body) > MAX_READ_BYTES:
         return to_flask(error(413, "body", f"{len(body)} bytes; an update is at most {MAX_READ_BYTES}"))
-    return to_flask(service.handle(request.method, request.path, body))
+    headers = getattr(request, "headers", None)
+    request_headers = {str(k): str(v) for k, v in headers.items()} if headers is not None else {}
+    return to_flask(service.handle(request.method, request.path, body, request_headers))
 
 
 def ddns(request: Any) -> tuple[bytes, int, dict[str, str]]:

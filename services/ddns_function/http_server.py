@@ -62,17 +62,21 @@ def make_handler(service: DdnsService) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, method: str) -> None:
             body = _read_limited(self.headers.get("Content-Length"), self.rfile.read)
-            response = body if isinstance(body, Response) else service.handle(method, self.path, body)
-            payload = response.encoded()
+            if isinstance(body, Response):
+                response = body
+            else:
+                response = service.handle(method, self.path, body, dict(self.headers.items()))
+            payload = response.encoded() if response.has_body else b""
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            if response.has_body:
+                self.send_header("Content-Length", str(len(payload)))
             if isinstance(body, Response):
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
-            if method != "HEAD":
+            if method != "HEAD" and payload:
                 self.wfile.write(payload)
 
         def do_GET(self) -> None:
@@ -126,10 +130,15 @@ def wsgi_app(service: DdnsService) -> Callable[[dict[str, Any], Callable[..., An
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
         body = _read_limited(environ.get("CONTENT_LENGTH") or None, environ["wsgi.input"].read)
-        response = body if isinstance(body, Response) else service.handle(method, path, body)
-        payload = response.encoded()
+        request_headers = {
+            key[5:].replace("_", "-").title(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        response = body if isinstance(body, Response) else service.handle(method, path, body, request_headers)
+        payload = response.encoded() if response.has_body else b""
         reason = _REASONS.get(response.status, "")
-        headers = [*response.headers.items(), ("Content-Length", str(len(payload)))]
+        headers = list(response.headers.items())
+        if response.has_body:
+            headers.append(("Content-Length", str(len(payload))))
         start_response(f"{response.status} {reason}".strip(), headers)
         return [b"" if method == "HEAD" else payload]
 
@@ -138,6 +147,7 @@ def wsgi_app(service: DdnsService) -> Callable[[dict[str, Any], Callable[..., An
 
 _REASONS = {
     200: "OK",
+    304: "Not Modified",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",

@@ -3,9 +3,10 @@
 * ``echo``: "what is my IP" services (plain-text body), one address per path so many nodes share one server.
 * ``Imds``: EC2 instance metadata with IMDSv2 session tokens (PUT for a token, GET with the token header, 401 without).
 * ``GcpMetadata``: the Compute Engine metadata server (``Metadata-Flavor: Google`` required and answered).
-* ``BesuRpcDouble``: Besu's JSON-RPC for the admin and perm methods, recording every call. It keeps an allowlist
-  and answers as Besu does (same error codes and messages), including refusing ``admin_addPeer`` for a node that
-  is not allowlisted, so the daemon's call order is checked too. Besu itself cannot run on this machine.
+* ``BesuRpcDouble``: Besu's JSON-RPC for the admin and perm methods, recording every call, served over WebSocket
+  (``WsDouble``, a real ``websockets`` server, as Besu's loopback ``rpc-ws`` endpoint) or HTTP. It keeps an
+  allowlist and answers as Besu does (same error codes and messages), including refusing ``admin_addPeer`` for a
+  node that is not allowlisted, so the daemon's call order is checked too. Besu itself cannot run on this machine.
 * ``Scripted``: answers from a list of canned responses (the DDNS function's failure modes: 503s, 4xx).
 
 Each server runs in a daemon thread for the duration of a ``with`` block and stops itself at its end.
@@ -20,7 +21,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
+
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as WsRequest
+from websockets.http11 import Response as WsResponse
+from websockets.sync.server import Server, ServerConnection, serve
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,54 @@ class HttpDouble:
         self._server.server_close()
 
 
+class WsDouble:
+    """A WebSocket server on 127.0.0.1 (``websockets``' threaded server): each text message is passed to
+    ``handler`` and the messages it returns are sent back in order. Records the upgrade requests' headers and counts
+    connections. ``required_token``: upgrades without ``Authorization: Bearer <token>`` are refused with 401, as
+    Besu refuses them with ``rpc-ws-authentication-enabled``. Stopping closes open connections (code 1001), as a
+    stopping Besu does."""
+
+    def __init__(self, handler: Callable[[str], list[str]], port: int = 0, required_token: str | None = None) -> None:
+        self.handler = handler
+        self.required_token = required_token
+        self.handshakes: list[Headers] = []
+        self.connections = 0
+        self._server: Server = serve(
+            self._serve_connection,
+            "127.0.0.1",
+            port,
+            compression=None,
+            process_request=self._check_upgrade,
+        )
+        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}"
+        self._thread: threading.Thread | None = None
+
+    def _check_upgrade(self, connection: ServerConnection, request: WsRequest) -> WsResponse | None:
+        self.handshakes.append(request.headers)
+        if self.required_token is not None and request.headers.get("Authorization") != f"Bearer {self.required_token}":
+            return connection.respond(401, "Unauthorized\n")
+        return None
+
+    def _serve_connection(self, connection: ServerConnection) -> None:
+        self.connections += 1
+        try:
+            for message in connection:
+                for answer in self.handler(message if isinstance(message, str) else message.decode()):
+                    connection.send(answer)
+        except ConnectionClosed:
+            pass
+
+    def __enter__(self) -> WsDouble:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
 @contextlib.contextmanager
 def echo(addresses: dict[str, str]) -> Iterator[HttpDouble]:
     """Answers ``GET /<key>`` with ``addresses[key]`` as plain text (mutate the dict to change an address)."""
@@ -162,9 +217,20 @@ NOT_PERMITTED = "Cannot add a non-permitted node as a peer"
 
 
 class BesuRpcDouble:
-    """Besu's admin/perm JSON-RPC methods, with Besu's error messages; ``calls`` records (method, params)."""
+    """Besu's admin/perm JSON-RPC methods, with Besu's error messages; ``calls`` records (method, params).
 
-    def __init__(self, allowlist: list[str] | None = None, peers: list[str] | None = None, port: int = 0) -> None:
+    ``transport="ws"`` (default) serves them as Besu's loopback WebSocket endpoint does, ``"http"`` over HTTP POST;
+    ``server.url`` is the endpoint either way. ``notify_before_answer`` makes the WebSocket server send an
+    unrelated notification (as a subscription would) before each answer."""
+
+    def __init__(
+        self,
+        allowlist: list[str] | None = None,
+        peers: list[str] | None = None,
+        port: int = 0,
+        transport: Literal["ws", "http"] = "ws",
+        required_token: str | None = None,
+    ) -> None:
         self.calls: list[tuple[str, list[Any]]] = []
         self.call_times: list[float] = []
         """``time.monotonic()`` of each call in ``calls`` (the benchmark measures convergence with it)."""
@@ -172,11 +238,25 @@ class BesuRpcDouble:
         self.peers: set[str] = set(peers or [])
         self.fixed: set[str] = set()
         self.disabled_methods: set[str] = set()
-        self.server = HttpDouble(self.handle, port)
+        self.notify_before_answer = False
+        self.server: HttpDouble | WsDouble = (
+            WsDouble(self.handle_message, port, required_token) if transport == "ws" else HttpDouble(self.handle, port)
+        )
         self._lock = threading.Lock()
 
     def handle(self, request: Request) -> Reply:
-        message = json.loads(request.body)
+        """The HTTP transport: one JSON-RPC request per POST."""
+        return Reply.json(200, self.answer(json.loads(request.body)))
+
+    def handle_message(self, text: str) -> list[str]:
+        """The WebSocket transport: one JSON-RPC request per text message."""
+        answer = json.dumps(self.answer(json.loads(text)))
+        if self.notify_before_answer:
+            notification = {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": "0x1"}}
+            return [json.dumps(notification), answer]
+        return [answer]
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         method, params, ident = message["method"], message.get("params", []), message.get("id")
         with self._lock:
             self.calls.append((method, params))
@@ -184,10 +264,8 @@ class BesuRpcDouble:
             try:
                 result = self._dispatch(method, params)
             except _RpcError as exc:
-                return Reply.json(
-                    200, {"jsonrpc": "2.0", "id": ident, "error": {"code": exc.code, "message": exc.message}}
-                )
-        return Reply.json(200, {"jsonrpc": "2.0", "id": ident, "result": result})
+                return {"jsonrpc": "2.0", "id": ident, "error": {"code": exc.code, "message": exc.message}}
+        return {"jsonrpc": "2.0", "id": ident, "result": result}
 
     def _dispatch(self, method: str, params: list[Any]) -> Any:
         if method in self.disabled_methods:

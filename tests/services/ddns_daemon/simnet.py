@@ -1,7 +1,8 @@
 """A simulated LACChain network on loopback for the end-to-end test and the benchmark.
 
 Every node has its own node key, config directory (Besu ``config.toml`` with other settings the daemon must not
-touch, ``permissions_config.toml``), state directory, and a Besu JSON-RPC double; all nodes share one echo server
+touch, ``permissions_config.toml``), state directory, and a Besu JSON-RPC double served over WebSocket (as Besu's
+loopback ``rpc-ws`` endpoint, the daemon's default transport); all nodes share one echo server
 (two paths per node, so the quorum of two is exercised) and the real DDNS function (the on-prem HTTP server of
 ``services.ddns_function``, in-process, SQLite table).
 """
@@ -31,7 +32,11 @@ genesis-file="/etc/lacchain/genesis.json"
 p2p-port=60606
 rpc-http-enabled=true
 rpc-http-port=4545
-rpc-http-api=["ETH","NET","IBFT","ADMIN","PERM"]   # ADMIN and PERM for the DDNS daemon
+rpc-http-api=["ETH","NET","IBFT"]   # public APIs only: nginx publishes this endpoint
+rpc-ws-enabled=true
+rpc-ws-host="127.0.0.1"
+rpc-ws-port=4546
+rpc-ws-api=["ETH","NET","ADMIN","PERM"]   # loopback only: ADMIN and PERM for the DDNS daemon
 min-gas-price=0
 """
 CONFIG_TOML_TAIL = """\
@@ -140,8 +145,9 @@ enabled = false
 
 
 @contextlib.contextmanager
-def simulated_network(directory: Path, roles: Sequence[Role]) -> Iterator[SimNetwork]:
-    """Nodes named ``node-00``.. with ``roles``, each registered as a member; nothing published yet."""
+def simulated_network(directory: Path, roles: Sequence[Role], tree_key: NodeKey | None = None) -> Iterator[SimNetwork]:
+    """Nodes named ``node-00``.. with ``roles``, each registered as a member; nothing published yet. With
+    ``tree_key`` the function publishes the EIP-1459 tree of the nodes' ENRs (signed with it) in its DNS."""
     keys = [NodeKey.generate() for _ in roles]
     names = [f"node-{i:02d}" for i in range(len(roles))]
     members = {
@@ -154,7 +160,7 @@ def simulated_network(directory: Path, roles: Sequence[Role]) -> Iterator[SimNet
     addresses: dict[str, str] = {}
     for index in range(len(roles)):
         addresses[f"a{index}"] = addresses[f"b{index}"] = initial_address(index)
-    service = local_service(members, ZONE)
+    service = local_service(members, ZONE, tree_key=tree_key)
     with contextlib.ExitStack() as stack:
         function_url = stack.enter_context(running(service))
         echo_server: HttpDouble = stack.enter_context(echo(addresses))

@@ -46,7 +46,7 @@ def test_a_minimal_toml_gets_lacchain_defaults(tmp_path: Path) -> None:
     assert str(config.sync.besu_config_file) == "/etc/lacchain/config.toml"
     assert str(config.node_key_file) == "/run/lacchain/keys/key"
     assert config.sync.allowlist_file is None
-    assert config.besu.rpc_url == "http://127.0.0.1:4545"
+    assert config.besu.rpc_url == "ws://127.0.0.1:4546"  # the loopback WebSocket: the only endpoint with ADMIN
 
 
 def test_yaml_and_environment_overrides(tmp_path: Path) -> None:
@@ -172,3 +172,44 @@ def test_a_bad_extra_boot_node_is_named_by_its_index(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as caught:
         load_config(path, environ={})
     assert "sync.extra_boot_nodes[0]" in problems(caught.value)
+
+
+def test_the_default_rpc_endpoint_is_the_one_besu_serves_admin_and_perm_on() -> None:
+    """The daemon's default must be the endpoint the rendered config.toml gives ADMIN/PERM: the loopback WebSocket,
+    never the HTTP endpoint nginx publishes."""
+    from urllib.parse import urlsplit
+
+    from lacchain.besu.config import BesuNodeSettings, Permissioning, config_values
+    from lacchain.besu.releases import DEFAULT_BESU_VERSION, besu_release
+    from lacchain.presets import Consensus
+    from lacchain.roles import Role
+    from services.ddns_daemon.config import BesuSettings
+
+    rendered = config_values(
+        BesuNodeSettings(
+            role=Role.WRITER,
+            release=besu_release(DEFAULT_BESU_VERSION),
+            consensus=Consensus.IBFT2,
+            permissioning=Permissioning("local"),
+        )
+    )
+    default = urlsplit(BesuSettings().rpc_url or "")
+    assert default.scheme == "ws"
+    assert (default.hostname, default.port) == (rendered["rpc-ws-host"], rendered["rpc-ws-port"])
+    assert {"ADMIN", "PERM"} <= set(rendered["rpc-ws-api"])
+    assert not {"ADMIN", "PERM"} & set(rendered["rpc-http-api"])
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:4546", "wss://besu.internal:4546", "http://127.0.0.1:8545"])
+def test_the_rpc_url_takes_websocket_and_http(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "ddns.toml"
+    path.write_text(MINIMAL_TOML)
+    assert load_config(path, environ={"LACCHAIN_DDNS_BESU__RPC_URL": url}).besu.rpc_url == url
+
+
+def test_an_rpc_url_of_another_scheme_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ddns.toml"
+    path.write_text(MINIMAL_TOML)
+    with pytest.raises(InvalidInput) as failure:
+        load_config(path, environ={"LACCHAIN_DDNS_BESU__RPC_URL": "tcp://127.0.0.1:4546"})
+    assert "ws://" in problems(failure.value)["besu.rpc_url"]

@@ -84,7 +84,8 @@ def test_the_image_requirements_are_the_versions_installed_here() -> None:
 
     requirements = (ROOT / "images" / "ddns-daemon" / "requirements.txt").read_text().splitlines()
     pinned = dict(line.split("==") for line in requirements if line and not line.startswith("#"))
-    assert {"httpx", "pydantic", "typer", "prometheus_client", "coincurve", "eth-hash", "PyYAML"} <= set(pinned)
+    needed = {"httpx", "pydantic", "typer", "prometheus_client", "coincurve", "eth-hash", "PyYAML", "websockets", "rlp"}
+    assert needed <= set(pinned)
     assert {name: version(name) for name in pinned} == pinned
 
 

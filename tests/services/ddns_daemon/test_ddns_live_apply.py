@@ -1,7 +1,11 @@
-"""Peer changes applied to a running Besu over JSON-RPC (a recording double that answers as Besu does)."""
+"""Peer changes applied to a running Besu over JSON-RPC (a recording double that answers as Besu does), over the
+loopback WebSocket endpoint (the default) and over HTTP (an operator's option)."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -9,10 +13,10 @@ import pytest
 
 from lacchain.enode import Enode
 from lacchain.keys import NodeKey
-from services.ddns_daemon.besu_rpc import BesuRpc
+from services.ddns_daemon.besu_rpc import BesuRpc, HttpTransport, RpcError, RpcUnreachable, WebSocketTransport, connect
 from services.ddns_daemon.live import apply_live
 from services.ddns_daemon.metrics import DaemonMetrics
-from tests.services.ddns_daemon.doubles import BesuRpcDouble
+from tests.services.ddns_daemon.doubles import BesuRpcDouble, WsDouble
 from tests.standins import free_port
 
 pytestmark = pytest.mark.slow
@@ -29,12 +33,18 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def test_a_moved_peer_is_allowed_then_dialled_and_the_old_address_dropped_then_disallowed(http: httpx.Client) -> None:
+def ws(url: str, token: str | None = None) -> BesuRpc:
+    return BesuRpc(WebSocketTransport(url, timeout=2.0, auth_token=token))
+
+
+def test_a_moved_peer_is_allowed_then_dialled_and_the_old_address_dropped_then_disallowed() -> None:
     besu = BesuRpcDouble(allowlist=[OLD, KEPT], peers=[OLD, KEPT])
     metrics = DaemonMetrics()
+    assert besu.server.url.startswith("ws://127.0.0.1:")
     with besu.server:
+        rpc = ws(besu.server.url)
         result = apply_live(
-            BesuRpc(besu.server.url, http),
+            rpc,
             metrics,
             applied_peers=frozenset({OLD, KEPT}),
             wanted_peers=frozenset({NEW, KEPT}),
@@ -52,13 +62,19 @@ def test_a_moved_peer_is_allowed_then_dialled_and_the_old_address_dropped_then_d
     assert result.peers == frozenset({NEW, KEPT}) and result.allowlist == frozenset({NEW, KEPT})
     assert metrics.registry.get_sample_value("lacchain_ddns_peers_added_total") == 1
     assert metrics.registry.get_sample_value("lacchain_ddns_peers_removed_total") == 1
+    # The four calls went over one kept connection.
+    assert isinstance(rpc.transport, WebSocketTransport) and rpc.transport.connections_opened == 1
+    assert isinstance(besu.server, WsDouble) and besu.server.connections == 1
+    rpc.close()
 
 
-def test_without_a_local_allowlist_only_admin_methods_are_called(http: httpx.Client) -> None:
-    besu = BesuRpcDouble(allowlist=None)
+def test_over_http_without_a_local_allowlist_only_admin_methods_are_called(http: httpx.Client) -> None:
+    besu = BesuRpcDouble(allowlist=None, transport="http")
     with besu.server:
+        rpc = connect(besu.server.url, timeout=2.0, http_client=http)
+        assert isinstance(rpc.transport, HttpTransport)
         result = apply_live(
-            BesuRpc(besu.server.url, http),
+            rpc,
             DaemonMetrics(),
             applied_peers=frozenset({OLD}),
             wanted_peers=frozenset({NEW}),
@@ -69,12 +85,12 @@ def test_without_a_local_allowlist_only_admin_methods_are_called(http: httpx.Cli
     assert [m for m, _ in besu.calls] == ["admin_addPeer", "admin_removePeer"]
 
 
-def test_entries_besu_already_has_and_fixed_nodes_count_as_done(http: httpx.Client) -> None:
+def test_entries_besu_already_has_and_fixed_nodes_count_as_done() -> None:
     besu = BesuRpcDouble(allowlist=[NEW, OLD])
     besu.fixed.add(OLD)  # Besu started with it in static-nodes.json: it refuses to remove it live
     with besu.server:
         result = apply_live(
-            BesuRpc(besu.server.url, http),
+            ws(besu.server.url),
             DaemonMetrics(),
             applied_peers=frozenset({OLD}),
             wanted_peers=frozenset({NEW}),
@@ -85,9 +101,10 @@ def test_entries_besu_already_has_and_fixed_nodes_count_as_done(http: httpx.Clie
     assert result.allowlist == frozenset({NEW})
 
 
-def test_an_unreachable_besu_leaves_the_change_pending(http: httpx.Client) -> None:
+@pytest.mark.parametrize("scheme", ["ws", "http"])
+def test_an_unreachable_besu_leaves_the_change_pending(http: httpx.Client, scheme: str) -> None:
     result = apply_live(
-        BesuRpc(f"http://127.0.0.1:{free_port()}", http),
+        connect(f"{scheme}://127.0.0.1:{free_port()}", timeout=2.0, http_client=http),
         DaemonMetrics(),
         applied_peers=frozenset({OLD}),
         wanted_peers=frozenset({NEW}),
@@ -98,13 +115,13 @@ def test_an_unreachable_besu_leaves_the_change_pending(http: httpx.Client) -> No
     assert result.peers == frozenset({OLD}) and result.allowlist == frozenset({OLD})
 
 
-def test_a_disabled_api_is_reported_with_the_fix_and_other_changes_go_on(http: httpx.Client) -> None:
+def test_a_disabled_api_is_reported_with_the_fix_and_other_changes_go_on() -> None:
     besu = BesuRpcDouble(allowlist=None)
     besu.disabled_methods.add("admin_removePeer")
     metrics = DaemonMetrics()
     with besu.server:
         result = apply_live(
-            BesuRpc(besu.server.url, http),
+            ws(besu.server.url),
             metrics,
             applied_peers=frozenset({OLD}),
             wanted_peers=frozenset({NEW}),
@@ -113,5 +130,70 @@ def test_a_disabled_api_is_reported_with_the_fix_and_other_changes_go_on(http: h
         )
     assert result.peers == frozenset({OLD, NEW})  # the add worked; the removal stays pending
     assert len(result.errors) == 1
-    assert "admin_removePeer" in result.errors[0] and "ADMIN API in Besu's rpc-http-api" in result.errors[0]
+    assert "admin_removePeer" in result.errors[0] and "ADMIN API in Besu's rpc-ws-api" in result.errors[0]
     assert metrics.registry.get_sample_value("lacchain_ddns_rpc_errors_total", {"method": "admin_removePeer"}) == 1
+
+
+# ------------------------------------------------------------------------------------- the WebSocket transport
+
+
+def test_a_restarted_besu_is_reached_again_on_a_new_connection() -> None:
+    first = BesuRpcDouble(allowlist=None)
+    port = int(first.server.url.rsplit(":", 1)[1])
+    with first.server:
+        rpc = ws(first.server.url)
+        assert rpc.add_peer(OLD)
+    # Besu restarted on the same port: the kept connection is dead; the call is sent again on a new one.
+    second = BesuRpcDouble(allowlist=None, port=port)
+    with second.server:
+        assert rpc.add_peer(NEW)
+    assert second.called("admin_addPeer") == [NEW]
+    assert isinstance(rpc.transport, WebSocketTransport) and rpc.transport.connections_opened == 2
+    with pytest.raises(RpcUnreachable):  # and down again: unreachable, not an error of the call
+        rpc.add_peer(KEPT)
+    rpc.close()
+
+
+def test_the_token_goes_in_the_upgrade_request_and_a_missing_one_is_explained() -> None:
+    besu = BesuRpcDouble(allowlist=None, required_token="jwt-abc")
+    with besu.server:
+        assert ws(besu.server.url, "jwt-abc").add_peer(NEW)
+        with pytest.raises(RpcError, match=r"besu\.auth_token_file"):
+            ws(besu.server.url).add_peer(NEW)
+    assert isinstance(besu.server, WsDouble)
+    assert besu.server.handshakes[0]["Authorization"] == "Bearer jwt-abc"
+    assert "Authorization" not in besu.server.handshakes[1]
+    assert besu.called("admin_addPeer") == [NEW]  # the refused connection never reached a method
+
+
+def test_notifications_before_the_answer_are_skipped() -> None:
+    besu = BesuRpcDouble(allowlist=None)
+    besu.notify_before_answer = True
+    with besu.server:
+        rpc = ws(besu.server.url)
+        assert rpc.add_peer(NEW) is True
+        assert rpc.remove_peer(NEW) is True  # the second answer is its own, not the first call's
+        assert rpc.remove_peer(NEW) is False
+
+
+def test_a_silent_besu_is_unreachable_after_the_timeout_and_the_connection_dropped() -> None:
+    received: list[str] = []
+    answer = threading.Event()
+
+    def handler(text: str) -> list[str]:
+        received.append(text)
+        if not answer.is_set():
+            return []  # never answers the first call
+        request = json.loads(text)
+        return [json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": True})]
+
+    server = WsDouble(handler)
+    with server:
+        rpc = BesuRpc(WebSocketTransport(server.url, timeout=0.3))
+        started = time.monotonic()
+        with pytest.raises(RpcUnreachable, match="within"):
+            rpc.add_peer(NEW)
+        assert 0.25 < time.monotonic() - started < 2.0
+        answer.set()
+        assert rpc.add_peer(NEW) is True
+    assert server.connections == 2 and len(received) == 2

@@ -12,11 +12,12 @@ import pytest
 
 from lacchain.keys import NodeKey
 from lacchain.stack_config import Role
+from lacchain.topology import MAX_BOOTS_DIALLED, RING_CHORDS, RING_SUCCESSORS
 from services.ddns_daemon.config import load_config
 from services.ddns_daemon.daemon import Daemon
 from services.ddns_daemon.state import StateStore
 from services.ddns_daemon.table import NodeTable, TableClient, TableError
-from services.ddns_daemon.topology import plan_for, sees
+from services.ddns_daemon.topology import plan_for
 from tests.services.ddns_daemon.doubles import Reply, Scripted
 from tests.services.ddns_daemon.simnet import simulated_network
 
@@ -41,28 +42,92 @@ def table(*rows: dict[str, object], network: str = NETWORK) -> dict[str, object]
     return {"network": network, "zone": "nodes.example.org", "nodes": list(rows), "enrTree": None}
 
 
+V, B, W, OBS = Role.VALIDATOR, Role.BOOT, Role.WRITER, Role.OBSERVER
+
+
+def roster_table(roles: list[Role]) -> tuple[NodeTable, list[str]]:
+    """A table with one row per role in ``roles`` (names ``n-00``..); returns it and the node ids in order."""
+    keys = [NodeKey.generate() for _ in roles]
+    rows = [
+        {
+            "nodeId": key.node_id,
+            "name": f"n-{i:02d}",
+            "role": role.value,
+            "host": f"52.1.{i // 250}.{i % 250 + 1}",
+            "port": 60606,
+        }
+        for i, (key, role) in enumerate(zip(keys, roles, strict=True))
+    ]
+    return NodeTable.from_document(table(*rows), NETWORK), [key.node_id for key in keys]
+
+
+def roles_of(parsed: NodeTable, enodes: tuple[str, ...]) -> list[Role]:
+    by_id = {node.node_id: node.role for node in parsed.nodes}
+    return sorted(by_id[url.removeprefix("enode://").split("@")[0]] for url in enodes)
+
+
 @pytest.mark.parametrize(
-    ("role", "peers"),
+    ("role", "allowed", "dialled"),
     [
-        (Role.VALIDATOR, {Role.VALIDATOR, Role.BOOT}),
-        (Role.BOOT, set(Role)),
-        (Role.WRITER, {Role.BOOT, Role.WRITER}),
-        (Role.OBSERVER, {Role.BOOT}),
+        (V, {V, B}, {V, B}),
+        (B, {V, B, W, OBS}, {B}),
+        (W, {B, W}, {B}),
+        (OBS, {B}, {B}),
     ],
 )
-def test_lacchain_topology(role: Role, peers: set[Role]) -> None:
-    assert {other for other in Role if sees(role, other)} == peers
-    assert all(sees(other, role) for other in peers)  # symmetric: whoever I dial may dial me
+def test_lacchain_roles_decide_who_is_allowed_and_who_is_dialled(
+    role: Role, allowed: set[Role], dialled: set[Role]
+) -> None:
+    """LACChain's rules, written out here rather than taken from the code under test: in a small network (no
+    bound in play) a node allows every node of the roles it peers with and dials every one of the roles it dials."""
+    parsed, ids = roster_table([V, V, B, B, W, W, OBS, OBS])
+    me = ids[[V, V, B, B, W, W, OBS, OBS].index(role)]
+    plan = plan_for(parsed, me, role)
+    others = [node.role for node in parsed.nodes if node.node_id != me]
+    assert roles_of(parsed, plan.allowlist) == sorted(r for r in others if r in allowed)
+    assert roles_of(parsed, plan.static_nodes) == sorted(r for r in others if r in dialled)
+    assert roles_of(parsed, plan.bootnodes) == sorted(r for r in others if r is B)
+    assert set(plan.bootnodes) <= set(plan.static_nodes) <= set(plan.allowlist)
+
+
+def test_dialling_is_bounded_and_spread_over_the_boots_while_everyone_may_connect() -> None:
+    roles = [V] * 30 + [B] * 6 + [W] * 10 + [OBS] * 10
+    parsed, ids = roster_table(roles)
+    boots = {node.enode.url for node in parsed.nodes if node.role is B}
+    choices = set()
+    for index in range(36, 56):  # writers and observers
+        plan = plan_for(parsed, ids[index], roles[index])
+        assert len(plan.static_nodes) == MAX_BOOTS_DIALLED and set(plan.static_nodes) <= boots
+        assert plan.bootnodes == plan.static_nodes
+        assert boots <= set(plan.allowlist)  # not dialled, yet allowed: discovery may find them
+        assert plan == plan_for(parsed, ids[index], roles[index])  # stable from poll to poll
+        choices.add(plan.static_nodes)
+    assert len(choices) > 1  # different nodes lean on different boots
+
+    validator = plan_for(parsed, ids[0], V)
+    validators = {node.enode.url for node in parsed.nodes if node.role is V and node.node_id != ids[0]}
+    dialled_validators = set(validator.static_nodes) & validators
+    assert len(dialled_validators) == RING_SUCCESSORS + RING_CHORDS < len(validators)
+    assert set(validator.static_nodes) - dialled_validators <= boots
+    assert set(validator.allowlist) == validators | boots  # never a writer or an observer
+
+
+def test_a_node_the_table_does_not_list_yet_still_gets_a_bounded_plan() -> None:
+    parsed, _ = roster_table([V] * 30 + [B] * 6)
+    newcomer = NodeKey.generate().node_id
+    plan = plan_for(parsed, newcomer, V)
+    assert len(plan.static_nodes) == RING_SUCCESSORS + RING_CHORDS + MAX_BOOTS_DIALLED
+    assert len(plan.allowlist) == 36
 
 
 def test_the_plan_excludes_the_node_itself_and_lists_boots_as_bootnodes() -> None:
     document = table(*(row(role, f"52.0.0.{i + 1}") for i, role in enumerate(Role)))
     parsed = NodeTable.from_document(document, NETWORK)
     plan = plan_for(parsed, KEYS[Role.BOOT].node_id, Role.BOOT)
-    assert len(plan.static_nodes) == 3 and plan.allowlist == plan.static_nodes
-    assert plan.bootnodes == ()
+    assert len(plan.allowlist) == 3 and KEYS[Role.BOOT].node_id not in str(plan.allowlist)
+    assert plan.static_nodes == plan.bootnodes == ()  # a boot dials other boots only, and there is none
     writer_plan = plan_for(parsed, KEYS[Role.WRITER].node_id, Role.WRITER)
-    assert writer_plan.bootnodes == (f"enode://{KEYS[Role.BOOT].node_id}@52.0.0.2:60606",)
+    assert writer_plan.bootnodes == writer_plan.static_nodes == (f"enode://{KEYS[Role.BOOT].node_id}@52.0.0.2:60606",)
 
 
 def test_boot_nodes_outside_the_table_stay_in_every_list_unless_the_table_has_them() -> None:
@@ -173,3 +238,27 @@ def test_a_static_address_is_published_without_asking_any_source(tmp_path: Path)
             daemon.close()
     assert daemon.detector is None
     assert report.address == "52.3.3.3" and report.published is not None and report.published.accepted
+
+
+@pytest.mark.slow
+def test_the_real_function_answers_the_daemons_unchanged_polls_with_304(tmp_path: Path) -> None:
+    with simulated_network(tmp_path, [Role.BOOT, Role.WRITER]) as network:
+        service = network.service
+        handle = service.handle  # type: ignore[attr-defined]
+        answers: list[tuple[str, int, int]] = []
+
+        def recording(method: str, path: str, body: bytes = b"", headers: object = None) -> object:
+            response = handle(method, path, body, headers)
+            if path.startswith("/v1/nodes"):
+                answers.append((method, response.status, len(response.encoded()) if response.has_body else 0))
+            return response
+
+        service.handle = recording  # type: ignore[attr-defined]
+        node = network.nodes[0]
+        daemon = node.start()
+        daemon.run_once()  # first table (empty), then its own address is published
+        answers.clear()
+        first, second, third = daemon.sync(), daemon.sync(), daemon.sync()
+        assert first.table_changed and not second.table_changed and not third.table_changed
+        assert [status for _, status, _ in answers] == [200, 304, 304]
+        assert answers[1][2] == answers[2][2] == 0

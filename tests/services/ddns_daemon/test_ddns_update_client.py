@@ -11,10 +11,11 @@ import httpx
 import pytest
 
 from lacchain.ddns.update import SignedUpdate
+from lacchain.enr import Enr
 from lacchain.keys import NodeKey
 from services.ddns_daemon.config import FunctionSettings
 from services.ddns_daemon.metrics import DaemonMetrics
-from services.ddns_daemon.state import StateStore
+from services.ddns_daemon.state import EnrSent, StateStore
 from services.ddns_daemon.update_client import Outcome, UpdateClient
 from services.ddns_function.http_server import local_service, running
 from tests.services.ddns_daemon.doubles import Reply, Scripted
@@ -197,3 +198,52 @@ def test_a_lost_state_file_is_recovered_from_the_node_table_after_a_409(tmp_path
         after, _ = make_client(url, key, tmp_path / "new", http, sequence_clock=1_000, current_sequence=table_sequence)
         result = after.publish("52.14.7.10", PORT)
     assert result.accepted and result.sequence == 5_001
+
+
+# ---------------------------------------------------------------------------------------------------- ENR records
+
+
+def test_the_enr_is_the_nodes_own_record_with_the_address_and_p2p_port(tmp_path: Path, http: httpx.Client) -> None:
+    key = NodeKey.generate()
+    server = Scripted([Reply.json(200, {"accepted": True, "name": "n", "seq": 7})])
+    with server.server:
+        client, metrics = make_client(server.server.url, key, tmp_path, http)
+        v4 = client.publish_enr(HOST, 30303, 1_700_000_000_123)
+        v6 = client.publish_enr("2600:1f18::7", 30303, 1_700_000_000_124)
+    assert v4.accepted and v6.accepted
+    records = [Enr.from_text(json.loads(r.body)["enr"]) for r in server.server.requests]  # verifies signatures
+    assert [r.path for r in server.server.requests] == ["/v1/enr", "/v1/enr"]
+    assert all(r.enode_id == key.node_id for r in records)
+    assert (records[0].ip, records[0].ip6, records[0].tcp, records[0].udp) == (HOST, None, 30303, 30303)
+    assert (records[1].ip, records[1].ip6, records[1].tcp, records[1].udp) == (None, "2600:1f18::7", 30303, 30303)
+    assert [r.seq for r in records] == [1_700_000_000_123, 1_700_000_000_124]
+    assert StateStore(tmp_path).state.enr == EnrSent(1_700_000_000_124, accepted=True)  # persisted
+    assert count(metrics, "enr_accepted") == 2
+
+
+def test_the_enr_is_retried_like_an_update_and_refusals_are_recorded(tmp_path: Path, http: httpx.Client) -> None:
+    key = NodeKey.generate()
+    server = Scripted(
+        [Reply(503), Reply.json(429, {}, {"Retry-After": "1"}), Reply.json(200, {"accepted": True}), Reply(404)]
+    )
+    sleeps: list[float] = []
+    with server.server:
+        client, metrics = make_client(server.server.url, key, tmp_path, http, sleeps)
+        assert client.publish_enr(HOST, PORT, 5).accepted
+        refused = client.publish_enr(HOST, PORT, 6)
+    assert len(sleeps) == 2 and sleeps[1] >= 1.0  # backoff, honouring Retry-After
+    assert refused.outcome is Outcome.REFUSED and refused.status == 404
+    assert len(server.server.requests) == 4  # a 4xx is not retried
+    assert StateStore(tmp_path).state.enr == EnrSent(6, accepted=False)
+    assert count(metrics, "enr_refused", reason="http_4xx") == 1
+
+
+def test_an_enr_the_function_already_holds_counts_as_published(tmp_path: Path, http: httpx.Client) -> None:
+    key = NodeKey.generate()
+    held = Reply.json(409, {"error": {"field": "enr.seq", "problem": "seq must be greater than 5"}})
+    no_address = Reply.json(409, {"error": {"field": "enr", "problem": "send an address update first"}})
+    server = Scripted([held, no_address])
+    with server.server:
+        client, _ = make_client(server.server.url, key, tmp_path, http)
+        assert client.publish_enr(HOST, PORT, 5).accepted
+        assert client.publish_enr(HOST, PORT, 6).outcome is Outcome.REFUSED

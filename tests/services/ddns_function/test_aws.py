@@ -4,6 +4,7 @@ Secrets Manager for the CA, node certificates, tree key and member list; the Lam
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -246,14 +247,16 @@ def aws_function(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any
     }
 
 
-def event(method: str, path: str, body: str | bytes = "", b64: bool = False) -> dict[str, Any]:
+def event(
+    method: str, path: str, body: str | bytes = "", b64: bool = False, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     raw = base64.b64encode(body if isinstance(body, bytes) else body.encode()).decode() if b64 else body
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **(headers or {})},
         "requestContext": {"http": {"method": method, "path": path, "sourceIp": "8.8.8.8"}},
         "body": raw,
         "isBase64Encoded": b64,
@@ -295,6 +298,18 @@ def test_lambda_end_to_end(aws_function: dict[str, Any]) -> None:
     _, found, _ = EnrTree.resolve(listing["enrTree"], lookup)
     assert [r.enode_id for r in found] == [net.writer.node_id]
     assert call("GET", "/healthz")[0] == 200
+
+    # Conditional GET: Function URL events carry lower-case header names.
+    full = aws_lambda.handler(event("GET", "/v1/nodes"), None)
+    etag = full["headers"]["ETag"]
+    assert etag == '"' + hashlib.sha256(full["body"].encode()).hexdigest() + '"'
+    assert full["headers"]["Cache-Control"] == "no-cache"
+    not_modified = aws_lambda.handler(event("GET", "/v1/nodes", headers={"if-none-match": etag}), None)
+    assert (not_modified["statusCode"], not_modified["body"]) == (304, "")
+    assert not_modified["headers"]["ETag"] == etag
+    assert call("POST", "/v1/update", signed(net.writer, PUBLIC_V4_NEW, 2).to_json())[0] == 200
+    changed = aws_lambda.handler(event("GET", "/v1/nodes", headers={"if-none-match": etag}), None)
+    assert changed["statusCode"] == 200 and changed["headers"]["ETag"] != etag
 
 
 def test_lambda_refusals_leave_table_and_dns_unchanged(aws_function: dict[str, Any]) -> None:

@@ -205,3 +205,32 @@ def test_configuration_errors_name_each_variable(tmp_path: Path) -> None:
             service_from_env({**base, **overrides})
         assert variable in [name for name, _ in failure.value.problems], (variable, failure.value.problems)
         assert variable in str(failure.value)
+
+
+def test_the_node_listing_follows_other_instances_and_member_list_changes(tmp_path: Path) -> None:
+    """The listing (and its ETag) is reused between polls only while the table rows and the member list are the
+    same: a write by another instance sharing the table, or a renamed member, shows at the next poll."""
+    net = Net()
+    members = MemberList.from_document(net.document())
+    db = tmp_path / "nodes.db"
+    a, b = (
+        DdnsService(zone=ZONE, store=SqliteNodeStore(db), dns=MemoryDns(), members=StaticMembers(members))
+        for _ in range(2)
+    )
+    assert a.handle("POST", "/v1/update", signed(net.writer, PUBLIC_V4, 1).to_json().encode()).status == 200
+    first = a.handle("GET", "/v1/nodes")
+    etag = first.headers["ETag"]
+    assert a.handle("GET", "/v1/nodes", b"", {"if-none-match": etag}).status == 304
+
+    assert b.handle("POST", "/v1/update", signed(net.boot, PUBLIC_V4, 1).to_json().encode()).status == 200
+    second = a.handle("GET", "/v1/nodes", b"", {"if-none-match": etag})
+    assert second.status == 200 and second.body is not None
+    assert [n["name"] for n in second.body["nodes"]] == ["boot-1", "writer-1"]
+
+    document = net.document()
+    document["nodes"][0]["name"] = "writer-renamed"
+    a.members = StaticMembers(MemberList.from_document(document))
+    third = a.handle("GET", "/v1/nodes", b"", {"If-None-Match": second.headers["ETag"]})
+    assert third.status == 200 and third.body is not None
+    assert [n["name"] for n in third.body["nodes"]] == ["boot-1", "writer-renamed"]
+    assert len({first.headers["ETag"], second.headers["ETag"], third.headers["ETag"]}) == 3

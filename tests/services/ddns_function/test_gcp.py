@@ -4,6 +4,7 @@ emulator, so every request is asserted against the documented REST API v1 shape 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -166,8 +167,9 @@ def test_metadata_token_is_reused_until_it_expires() -> None:
 # ------------------------------------------------------------------------------------------- Cloud Functions adapter
 
 
-def flask_request(method: str, path: str, body: bytes = b"") -> Request:
-    return Request(EnvironBuilder(method=method, path=path, data=body, content_type="application/json").get_environ())
+def flask_request(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Request:
+    builder = EnvironBuilder(method=method, path=path, data=body, content_type="application/json", headers=headers)
+    return Request(builder.get_environ())
 
 
 def test_cloud_function_entry_point_on_cloud_dns(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,5 +218,9 @@ def test_cloud_function_entry_point_on_cloud_dns(tmp_path: Any, monkeypatch: pyt
     )
     assert status == 422
     assert zone_sets == before
-    body, status, _ = gcp_function.ddns(flask_request("GET", "/v1/nodes"))
+    body, status, headers = gcp_function.ddns(flask_request("GET", "/v1/nodes"))
     assert status == 200 and [n["name"] for n in json.loads(body)["nodes"]] == ["writer-1"]
+    etag = headers["ETag"]
+    assert etag == '"' + hashlib.sha256(body).hexdigest() + '"' and headers["Cache-Control"] == "no-cache"
+    body, status, headers = gcp_function.ddns(flask_request("GET", "/v1/nodes", headers={"If-None-Match": etag}))
+    assert (status, body, headers["ETag"]) == (304, b"", etag)

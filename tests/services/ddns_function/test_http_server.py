@@ -3,18 +3,21 @@ table and DNS unchanged."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from lacchain.ddns.update import MAX_BODY_BYTES, SignedUpdate
 from lacchain.enr import Enr, EnrTree
 from lacchain.keys import NodeKey
 from services.ddns_function.core import DdnsService
-from services.ddns_function.http_server import local_service, running
+from services.ddns_function.http_server import local_service, running, wsgi_app
 from tests.services.ddns_function.helpers import (
     NETWORK,
     PUBLIC_V4,
@@ -195,19 +198,62 @@ def test_enr_refusals_change_nothing(url: str, service: DdnsService, net: Net) -
     assert http("POST", f"{url}/v1/enr", json.dumps({"enr": good.text}).encode())[0] == 200
     before = state(service)
     cases = [
-        (json.dumps({"enr": good.text}), 409),  # same seq again
-        (json.dumps({"enr": Enr.create(net.writer, 2, ip=PUBLIC_V4).text}), 409),  # lower seq
-        (json.dumps({"enr": Enr.create(net.outsider, 9, ip=PUBLIC_V4).text}), 403),
-        (json.dumps({"enr": Enr.create(net.validator, 9, ip=PUBLIC_V4).text}), 409),  # no address yet
-        (json.dumps({"enr": Enr.create(net.writer, 9, ip="192.168.1.1").text}), 422),
-        (json.dumps({"enr": replace(good, signature=bytes(64)).text}), 401),
-        (json.dumps({"enr": replace(good, seq=4).text}), 401),  # content changed after signing
-        (json.dumps({"enr": "enr:???"}), 400),
-        ("not json", 400),
-        (json.dumps({"enr": good.text, "x": 1}), 400),
+        (json.dumps({"enr": good.text}), 409, "enr.seq"),  # same seq again
+        (json.dumps({"enr": Enr.create(net.writer, 2, ip=PUBLIC_V4).text}), 409, "enr.seq"),  # lower seq
+        (json.dumps({"enr": Enr.create(net.outsider, 9, ip=PUBLIC_V4).text}), 403, "enr"),
+        (json.dumps({"enr": Enr.create(net.validator, 9, ip=PUBLIC_V4).text}), 409, "enr"),  # no address yet
+        (json.dumps({"enr": Enr.create(net.writer, 9, ip="192.168.1.1").text}), 422, "enr"),
+        (json.dumps({"enr": replace(good, signature=bytes(64)).text}), 401, "enr"),
+        (json.dumps({"enr": replace(good, seq=4).text}), 401, "enr"),  # content changed after signing
+        (json.dumps({"enr": "enr:???"}), 400, "enr"),
+        ("not json", 400, "body"),
+        (json.dumps({"enr": good.text, "x": 1}), 400, "body"),
     ]
-    for body, expected in cases:
+    for body, expected, field_name in cases:
         status, answer = http("POST", f"{url}/v1/enr", body.encode())
-        assert status == expected, (body, answer)
-        assert answer["error"]["field"] in ("enr", "body")
+        assert (status, answer["error"]["field"]) == (expected, field_name), (body, answer)
     assert state(service) == before
+
+
+# ------------------------------------------------------------------------------------------------ conditional GET
+
+
+def test_the_node_list_is_a_conditional_get(url: str, service: DdnsService, net: Net) -> None:
+    """ETag = the SHA-256 of the body; If-None-Match with it answers 304 without a body on the same kept-alive
+    connection (so the framing is right); any change of the table changes the ETag."""
+    assert post(url, signed(net.writer, PUBLIC_V4, 1))[0] == 200
+    with httpx.Client(base_url=url, timeout=5, trust_env=False) as client:
+        first = client.get("/v1/nodes")
+        assert first.status_code == 200
+        etag = first.headers["ETag"]
+        assert etag == '"' + hashlib.sha256(first.content).hexdigest() + '"'
+        assert first.headers["Cache-Control"] == "no-cache"
+
+        for validator in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+            again = client.get("/v1/nodes", headers={"If-None-Match": validator})
+            assert again.status_code == 304, validator
+            assert again.content == b"" and "content-length" not in again.headers
+            assert again.headers["ETag"] == etag and again.headers["Cache-Control"] == "no-cache"
+        assert client.get("/v1/nodes", headers={"If-None-Match": '"stale"'}).status_code == 200
+        head = client.head("/v1/nodes")
+        assert head.status_code == 200 and head.headers["ETag"] == etag and head.content == b""
+
+        assert post(url, signed(net.writer, PUBLIC_V4_NEW, 2))[0] == 200
+        changed = client.get("/v1/nodes", headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["ETag"] != etag
+        assert changed.json()["nodes"][0]["host"] == PUBLIC_V4_NEW
+
+
+def test_the_wsgi_app_answers_conditional_gets_too(service: DdnsService, net: Net) -> None:
+    app = wsgi_app(service)
+    answers: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def call(headers: dict[str, str]) -> bytes:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/nodes", "wsgi.input": io.BytesIO(b""), **headers}
+        return b"".join(app(environ, lambda status, h: answers.append((status, h))))
+
+    body = call({})
+    etag = dict(answers[-1][1])["ETag"]
+    assert answers[-1][0] == "200 OK" and etag == '"' + hashlib.sha256(body).hexdigest() + '"'
+    assert call({"HTTP_IF_NONE_MATCH": etag}) == b""
+    assert answers[-1][0] == "304 Not Modified" and "Content-Length" not in dict(answers[-1][1])
