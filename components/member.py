@@ -4,8 +4,14 @@
 the BaaS controller (through the Automation API) all call ``deploy_member``; none of them builds resources itself.
 
 Everything that can be checked is checked before the first resource is declared: the stack schema, the node keys,
-the genesis file, and a dry render of every node's files (with placeholder addresses), so a mistake in a stack
-file never leaves half a deployment behind.
+the genesis file, and a dry render of every node's files (with the hosts the stack determines, and placeholders for
+the addresses a cloud assigns), so a mistake in a stack file never leaves half a deployment behind.
+
+Writers with a transaction manager keep their keys in an ``OrionKeyVault``: one per AWS region, per GCP project
+and region, and per Kubernetes cluster context and namespace, declared before any node (a node's boot files need
+its key agent's settings) and listing its nodes without readers. Each backend grants its node's identity (IAM
+role, service account, Kubernetes ServiceAccount) once it has created it, and makes the node's compute wait for
+that grant.
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.backends.base import NodeBackend, NodeContext, NodeInputs, ServiceImages, lift
+from components.backends.base import NodeBackend, NodeContext, NodeInputs, ServiceImages, TmKeyAccess, lift
 from components.backends.kubernetes import KubernetesBackend, KubernetesClusters
 from components.lacchain_node import LacchainNode, LacchainNodeArgs
 from lacchain import kubernetes as manifests
@@ -30,6 +36,9 @@ from lacchain.keys import NodeKey
 from lacchain.network_plan import MemberPlan, NodeIdentity, genesis_text, plan_member
 from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, parse_member_stack
+
+if TYPE_CHECKING:  # imported when a member has writers with a transaction manager: it loads both cloud SDKs
+    from components.orion_key_vault import OrionKeyVault
 
 TYPE = "lacchain:index:Member"
 PLACEHOLDER_IP = "192.0.2.1"
@@ -58,6 +67,18 @@ def node_keys_of(stack: MemberStack) -> dict[str, NodeKey]:
     return keys
 
 
+def known_host(member: str, node: NodeConfig) -> str | None:
+    """The host of a node's enode when the stack alone determines it: its ``dnsName``, or on Kubernetes its p2p
+    Service's cluster DNS name (what ``KubernetesBackend.reserve_address`` returns). None when a cloud assigns it
+    (an Elastic IP, a static address); the member program checks the backends agree before reusing a plan."""
+    if node.dns_name is not None and (node.platform is Platform.KUBERNETES or not node.static_address):
+        return node.dns_name
+    if node.platform is Platform.KUBERNETES:
+        assert node.placement.namespace is not None  # the stack schema requires it on Kubernetes
+        return manifests.p2p_host(member, node.name, node.placement.namespace)
+    return None
+
+
 def default_images(node: NodeConfig, registry: str | None) -> ServiceImages:
     """Official images pinned to the node's Besu release; ours from the member's registry when it has one."""
     besu = besu_release(node.besu_version).image
@@ -78,6 +99,21 @@ def permissioning_alloc(admins: Sequence[str], enodes: Sequence[Enode]) -> Mappi
     from contracts.genesis_alloc import node_permissioning_alloc
 
     return node_permissioning_alloc(admins, enodes)
+
+
+VaultKey = tuple[Platform, str | None, str | None]
+"""(platform, AWS region / GCP project / Kubernetes context, GCP region / Kubernetes namespace / None)."""
+
+
+def vault_key(node: NodeConfig) -> VaultKey:
+    """Which key vault keeps a writer's TM keys: its region (AWS), project and region (GCP), or cluster context and
+    namespace (Kubernetes: the Secrets and the Roles that guard them are namespaced)."""
+    placement = node.placement
+    if node.platform is Platform.AWS:
+        return (node.platform, placement.region, None)
+    if node.platform is Platform.GCP:
+        return (node.platform, placement.project, placement.region)
+    return (node.platform, placement.context or "current", placement.namespace)
 
 
 def make_backend(platform: Platform, member: str, parent: pulumi.Resource) -> NodeBackend:
@@ -106,25 +142,29 @@ class LacchainMember(pulumi.ComponentResource):
     def __init__(self, name: str, args: LacchainMemberArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         stack = args.stack
         keys = node_keys_of(stack)
-        identities_now = {n: NodeIdentity(k.node_id, PLACEHOLDER_IP) for n, k in keys.items()}
+        known = {node.name: known_host(stack.member, node) for node in stack.nodes}
+        identities_now = {n: NodeIdentity(k.node_id, known[n] or PLACEHOLDER_IP) for n, k in keys.items()}
         genesis = genesis_text(stack, identities_now, args.project_root, permissioning_alloc)
-        # Dry render: every file error surfaces before any resource, and it names the files each node gets.
+        # Dry render: every file error surfaces before any resource, and it names the files each node gets. When
+        # every host is known from the stack alone (Kubernetes Services, DNS names), it is also the final plan.
         dry = plan_member(stack, identities_now, genesis)
         super().__init__(TYPE, name, None, opts)
 
         clusters = KubernetesClusters(stack.member, self)
         backends: dict[Platform, NodeBackend] = {}
-        nodes: dict[str, LacchainNode] = {}
         for node in stack.nodes:
-            provider = None
             if node.platform is Platform.KUBERNETES:
                 placement = node.placement
-                provider = clusters.provider(placement.context)
                 assert placement.namespace is not None
                 clusters.namespace(placement.context, placement.namespace, placement.create_namespace is not False)
             if node.platform not in backends:
                 backends[node.platform] = make_backend(node.platform, stack.member, self)
+        vaults = self._key_vaults(stack, backends, clusters)
+        nodes: dict[str, LacchainNode] = {}
+        for node in stack.nodes:
+            provider = clusters.provider(node.placement.context) if node.platform is Platform.KUBERNETES else None
             registry = stack.registry.url if stack.registry else None
+            vault = vaults.get(vault_key(node)) if node.transaction_manager is not TransactionManager.NONE else None
             ctx = NodeContext(
                 member=stack.member,
                 node=node,
@@ -132,6 +172,8 @@ class LacchainMember(pulumi.ComponentResource):
                 images=default_images(node, registry),
                 provider=provider,
                 tags={"lacchain-member": stack.member, "lacchain-node": node.name, **stack.tags},
+                tm_keys=TmKeyAccess(vault, node.name) if vault is not None else None,
+                rpc_tls=stack.rpc_tls_of(node),
             )
             nodes[node.name] = LacchainNode(
                 f"{stack.member}-{node.name}",
@@ -145,10 +187,13 @@ class LacchainMember(pulumi.ComponentResource):
                 stack, identities, genesis_text(stack, identities, args.project_root, permissioning_alloc)
             )
 
+        tm = {n.name for n in stack.nodes if n.transaction_manager is not TransactionManager.NONE}
         addresses = {name: n.p2p_host for name, n in nodes.items()}
         plans: pulumi.Input[MemberPlan]
         if all(isinstance(a, str) for a in addresses.values()):
-            plans = render({name: str(a) for name, a in addresses.items()})
+            resolved = {name: str(a) for name, a in addresses.items()}
+            final = all(known[name] == host for name, host in resolved.items())
+            plans = dry if final else render(resolved)
         else:
             plans = pulumi.Output.all(**addresses).apply(render)
         for node in stack.nodes:
@@ -178,12 +223,55 @@ class LacchainMember(pulumi.ComponentResource):
                     role=node_cfg.role.value,
                     platform=node_cfg.platform.value,
                     rpc_endpoint=n.rpc_endpoint,
+                    # Where the writer's TM keys are kept (an ARN or a secret's name): a reference, not a secret.
+                    **({"tm_key_secret": vaults[vault_key(node_cfg)].nodes[name].secret_ref} if name in tm else {}),
                 )
                 for (name, n), node_cfg in zip(nodes.items(), stack.nodes, strict=True)
             }
         )
         self.validators = sorted(keys[n.name].address for n in stack.nodes if n.role is Role.VALIDATOR)
+        self.key_vaults = vaults
         self.register_outputs({"nodes": self.nodes, "validators": self.validators})
+
+    def _key_vaults(
+        self, stack: MemberStack, backends: Mapping[Platform, NodeBackend], clusters: KubernetesClusters
+    ) -> dict[VaultKey, OrionKeyVault]:
+        """One OrionKeyVault per place writers with a transaction manager run, on that place's provider, listing
+        its writers without readers (their identities do not exist yet; the backends grant them)."""
+        groups: dict[VaultKey, list[NodeConfig]] = {}
+        for node in stack.nodes:
+            if node.transaction_manager is not TransactionManager.NONE:
+                groups.setdefault(vault_key(node), []).append(node)
+        if not groups:
+            return {}
+        from components.orion_key_vault import KeyVaultNode, OrionKeyVault, OrionKeyVaultArgs
+
+        vaults: dict[VaultKey, OrionKeyVault] = {}
+        for key, writers in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            platform, first, second = key
+            listed = [KeyVaultNode(n.name, n.transaction_manager) for n in writers]
+            tags = {"lacchain-member": stack.member, **stack.tags}
+            provider: pulumi.ProviderResource
+            backend = backends[platform]
+            if platform is Platform.AWS:
+                from components.backends.aws import AwsBackend
+
+                assert isinstance(backend, AwsBackend) and first is not None
+                args = OrionKeyVaultArgs(stack.member, platform, listed, aws_region=first, tags=tags)
+                provider = backend.provider(first)
+            elif platform is Platform.GCP:
+                from components.backends.gcp import GcpBackend
+
+                assert isinstance(backend, GcpBackend) and first is not None and second is not None
+                args = OrionKeyVaultArgs(stack.member, platform, listed, gcp_project=first, gcp_region=second)
+                provider = backend.provider(first, second)
+            else:
+                context = writers[0].placement.context
+                args = OrionKeyVaultArgs(stack.member, platform, listed, kubernetes_namespace=second)
+                provider = clusters.provider(context)
+            name = "-".join([stack.member, "tm-keys", *(part for part in (first, second) if part)])
+            vaults[key] = OrionKeyVault(name, args, pulumi.ResourceOptions(parent=self, provider=provider))
+        return vaults
 
     @staticmethod
     def _kubernetes_role_objects(stack: MemberStack, clusters: KubernetesClusters) -> None:

@@ -11,9 +11,10 @@ carry only references (ARNs, names, paths), which are not secret.
   that secret (``kms:ViaService`` and ``kms:EncryptionContext:SecretARN``).
 - **gcp**: a Cloud KMS key ring and key (rotation period), one Secret Manager secret per node with CMEK
   (user-managed replication in the key's region), and IAM on each secret for that node's service account only.
-- **kubernetes**: the agent creates the node's Secret, so only a Role/RoleBinding per node is created, letting the
-  agent's service account create Secrets in its namespace and get that one Secret. Kubernetes keeps Secrets in
-  etcd in plain base64 unless the cluster enables encryption at rest: enable a KMS provider on the cluster.
+- **kubernetes**: the agent creates the node's Secret (``<member>-<node>-tm-keys``), so only a Role/RoleBinding per
+  node is created, letting the agent's service account create Secrets in its namespace and get that one Secret.
+  Kubernetes keeps Secrets in etcd in plain base64 unless the cluster enables encryption at rest: enable a KMS
+  provider on the cluster.
 - **vault** (optional, Kubernetes nodes): nothing is created in the cloud; per node the KV v2 path, the Vault
   policy text to install, and the agent settings are output.
 
@@ -23,8 +24,11 @@ for the init container or the systemd ``EnvironmentFile``) and, for Tessera on A
 
 Order of creation: a node's boot configuration needs its ``agent_env`` (so the vault comes first), while its IAM
 role or service account may be created with the node. Nodes can therefore be listed without a reader and granted
-later with ``vault.grant(node, reader)``. The key containers (KMS key, key ring, crypto key, secrets) are
-``protect``-ed and retained on delete by default: a node's key exists nowhere else.
+later with ``vault.grant(node, reader)`` (on Kubernetes, give the vault its ``kubernetes_namespace`` instead: the
+agent's settings name the namespace). ``components.member`` does exactly this: one vault per AWS region, GCP
+project and region, or cluster context and namespace, created before the nodes; each backend grants its node's
+identity as soon as it exists and makes the node's compute wait for the grant. The key containers (KMS key, key
+ring, crypto key, secrets) are ``protect``-ed and retained on delete by default: a node's key exists nowhere else.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -42,11 +46,10 @@ import pulumi_kubernetes as k8s
 from lacchain.errors import FieldProblem, InvalidInput
 from lacchain.layout import SECRETS_DIR
 from lacchain.stack_config import DNS_LABEL, Platform, TransactionManager
+from lacchain.tm.paths import KUBERNETES_SECRET_MOUNT as KUBERNETES_SECRET_MOUNT  # where nodes mount their Secret
 from lacchain.tm.tessera_vault import aws_key_vault_config, aws_native_prefix, secrets_manager_endpoint
 
 ENV = "LACCHAIN_KEYAGENT_"
-KUBERNETES_SECRET_MOUNT = "/var/run/lacchain/tm-keys-secret"
-"""Where LacchainNode mounts the node's Secret (``optional: true``) into the key agent init container."""
 GCP_ROTATION_SECONDS_PER_DAY = 86400
 ETCD_NOTICE = (
     "OrionKeyVault (kubernetes): transaction-manager keys are stored as Kubernetes Secrets; make sure the "
@@ -114,6 +117,9 @@ class OrionKeyVaultArgs:
     gcp_project: str | None = None
     gcp_region: str | None = None
     vault: HashicorpVault | None = None
+    kubernetes_namespace: str | None = None
+    """kubernetes: the namespace of the nodes' Secrets, so nodes can be listed without a reader and granted once
+    their service account exists (each reader must then be in this namespace)."""
     tessera_native: bool = False
     """AWS + Tessera: have the agent mirror keys into Tessera's native AWS key vault layout (see keyagent README)."""
     key_rotation_days: int = 365
@@ -141,10 +147,12 @@ class OrionKeyVaultArgs:
                 problems.append(
                     FieldProblem(f"{where}.transactionManager", "is none", "leave nodes without a TM out of the vault")
                 )
-            if node.reader is None and expected is KubernetesReader:
+            if node.reader is None and expected is KubernetesReader and self.kubernetes_namespace is None:
                 problems.append(
                     FieldProblem(
-                        f"{where}.reader", "is required on kubernetes", "give the namespace and service account"
+                        f"{where}.reader",
+                        "is required on kubernetes",
+                        "give the namespace and service account, or the vault's kubernetesNamespace",
                     )
                 )
             elif node.reader is not None and not isinstance(node.reader, expected):
@@ -155,6 +163,20 @@ class OrionKeyVaultArgs:
                         f"give a {expected.__name__}",
                     )
                 )
+        if self.kubernetes_namespace is not None:
+            if self.platform is not Platform.KUBERNETES:
+                problems.append(FieldProblem("kubernetesNamespace", "is for kubernetes vaults", "remove it"))
+            elif not DNS_LABEL.match(self.kubernetes_namespace):
+                problems.append(FieldProblem("kubernetesNamespace", "is not a DNS label", "use e.g. 'lacchain'"))
+            for node in self.nodes:
+                if isinstance(node.reader, KubernetesReader) and node.reader.namespace != self.kubernetes_namespace:
+                    problems.append(
+                        FieldProblem(
+                            f"nodes[{node.name}].reader.namespace",
+                            f"{node.reader.namespace!r} is not the vault's {self.kubernetes_namespace!r}",
+                            "keep a node's service account in its Secret's namespace",
+                        )
+                    )
         if self.vault is not None and self.platform is not Platform.KUBERNETES:
             problems.append(
                 FieldProblem("vault", f"is set on a {self.platform.value} vault", "use Vault with kubernetes nodes")
@@ -198,8 +220,9 @@ def gcp_secret_id(member: str, node: str) -> str:
     return f"lacchain-{member}-{node}-tm-keys"
 
 
-def kubernetes_secret_name(node: str) -> str:
-    return f"{node}-tm-keys"
+def kubernetes_secret_name(member: str, node: str) -> str:
+    """Prefixed with the member like every other object of a node: members may share a namespace."""
+    return f"{member}-{node}-tm-keys"
 
 
 def vault_path(vault: HashicorpVault, member: str, node: str) -> str:
@@ -289,6 +312,9 @@ class NodeKeyVault:
     agent_env: pulumi.Output[dict[str, str]]
     tessera_key_vault_config: pulumi.Output[dict[str, Any]] | None = None
     vault_policy: str | None = None
+    known_agent_env: Mapping[str, str] | None = None
+    """``agent_env`` as a plain value when it is known before any resource exists (kubernetes and Vault: names
+    only), so a caller can use it without waiting on an Output; None on aws and gcp (it holds cloud ARNs)."""
 
 
 class OrionKeyVault(pulumi.ComponentResource):
@@ -307,6 +333,7 @@ class OrionKeyVault(pulumi.ComponentResource):
         self._granted: set[str] = set()
         self._aws: tuple[aws.kms.Key, pulumi.Output[Any], dict[str, aws.secretsmanager.Secret]] | None = None
         self._gcp_secrets: dict[str, gcp.secretmanager.Secret] = {}
+        self._namespaces: dict[str, str] = {}
         self.nodes = {}
         self.kms_key_arn = None
         self.gcp_crypto_key_id = None
@@ -349,6 +376,13 @@ class OrionKeyVault(pulumi.ComponentResource):
             raise InvalidInput.single(
                 f"nodes[{node}].reader", f"is a {type(reader).__name__}", f"give a {expected.__name__}"
             )
+        namespace = self._namespaces.get(node)
+        if isinstance(reader, KubernetesReader) and namespace is not None and reader.namespace != namespace:
+            raise InvalidInput.single(
+                f"nodes[{node}].reader.namespace",
+                f"{reader.namespace!r} is not the namespace of its Secret ({namespace!r})",
+                "grant the service account of the node's own namespace",
+            )
         self._granted.add(node)
         if self._args.vault is not None:
             return []  # Vault roles are bound in Vault (see vault_policy); nothing to create in the cloud
@@ -372,6 +406,7 @@ class OrionKeyVault(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         key = aws.kms.Key(
             f"{name}-kms",
+            region=region,  # the provider's region, stated so ARNs are known offline (synth)
             description=f"LACChain {args.member}: transaction manager keys",
             key_usage="ENCRYPT_DECRYPT",
             enable_key_rotation=True,
@@ -382,7 +417,11 @@ class OrionKeyVault(pulumi.ComponentResource):
             opts=self._kept,
         )
         aws.kms.Alias(
-            f"{name}-alias", name=f"alias/lacchain/{args.member}/tm-keys", target_key_id=key.key_id, opts=self._child
+            f"{name}-alias",
+            name=f"alias/lacchain/{args.member}/tm-keys",
+            target_key_id=key.key_id,
+            region=region,
+            opts=self._child,
         )
         self.kms_key_arn = key.arn
         endpoint = secrets_manager_endpoint(region)
@@ -391,6 +430,7 @@ class OrionKeyVault(pulumi.ComponentResource):
             secret = aws.secretsmanager.Secret(
                 f"{name}-{node.name}",
                 name=aws_secret_name(args.member, node.name),  # fixed: the agent and IAM refer to it
+                region=region,
                 description=f"LACChain {args.member}/{node.name}: {node.transaction_manager.value} keys "
                 "(value written by the node's key agent)",
                 kms_key_id=key.arn,
@@ -399,7 +439,8 @@ class OrionKeyVault(pulumi.ComponentResource):
                 opts=self._kept,
             )
             secrets[node.name] = secret
-            env = pulumi.Output.all(secret.arn, key.arn).apply(_aws_env(region, node.transaction_manager, args))
+            render = _aws_env(region, node.transaction_manager, args)
+            env = pulumi.Output.all(secret.arn, key.arn).apply(render)
             tessera = (
                 pulumi.Output.from_input(aws_key_vault_config(endpoint))
                 if node.transaction_manager is TransactionManager.TESSERA
@@ -463,7 +504,7 @@ class OrionKeyVault(pulumi.ComponentResource):
             )
             self._gcp_secrets[node.name] = secret
             reference = secret.secret_id.apply(lambda sid: f"projects/{project}/secrets/{sid}")
-            env = reference.apply(lambda ref: {f"{ENV}BACKEND": "gcp", f"{ENV}SECRET": ref, **_common_env()})
+            env = reference.apply(_gcp_env)
             self.nodes[node.name] = NodeKeyVault(reference, env)
 
     def _grant_gcp(self, node: str, reader: GcpReader) -> list[pulumi.Resource]:
@@ -483,44 +524,44 @@ class OrionKeyVault(pulumi.ComponentResource):
     # -- kubernetes and vault -------------------------------------------------------------------------------------
 
     def _build_kubernetes(self) -> None:
+        member = self._args.member
         for node in self._args.nodes:
-            assert isinstance(node.reader, KubernetesReader)  # validate() checked
+            namespace = node.reader.namespace if isinstance(node.reader, KubernetesReader) else None
+            namespace = namespace or self._args.kubernetes_namespace
+            assert namespace is not None  # validate() checked
+            self._namespaces[node.name] = namespace
             env = {
                 f"{ENV}BACKEND": "kubernetes",
-                f"{ENV}SECRET": kubernetes_secret_name(node.name),
-                f"{ENV}NAMESPACE": node.reader.namespace,
+                f"{ENV}SECRET": kubernetes_secret_name(member, node.name),
+                f"{ENV}NAMESPACE": namespace,
                 f"{ENV}MOUNT_DIR": KUBERNETES_SECRET_MOUNT,
                 **_common_env(),
             }
             self.nodes[node.name] = NodeKeyVault(
-                pulumi.Output.from_input(kubernetes_secret_name(node.name)), pulumi.Output.from_input(env)
+                pulumi.Output.from_input(kubernetes_secret_name(member, node.name)),
+                pulumi.Output.from_input(env),
+                known_agent_env=env,
             )
 
     def _grant_kubernetes(self, node: str, reader: KubernetesReader) -> list[pulumi.Resource]:
         role_name = f"{self._args.member}-{node}-keyagent"
         labels = {"app.kubernetes.io/part-of": "lacchain", "lacchain/member": self._args.member}
-        metadata = k8s.meta.v1.ObjectMetaArgs(name=role_name, namespace=reader.namespace, labels=labels)
-        rules = [
-            k8s.rbac.v1.PolicyRuleArgs(
-                api_groups=rule["apiGroups"],
-                resources=rule["resources"],
-                resource_names=rule.get("resourceNames"),
-                verbs=rule["verbs"],
-            )
-            for rule in kubernetes_role_rules(kubernetes_secret_name(node))
-        ]
-        role = k8s.rbac.v1.Role(f"{self._name}-{node}", metadata=metadata, rules=rules, opts=self._child)
-        binding = k8s.rbac.v1.RoleBinding(
-            f"{self._name}-{node}",
-            metadata=metadata,
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.apply(lambda m: str(m.name))
-            ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=reader.service_account, namespace=reader.namespace)
-            ],
-            opts=self._child,
-        )
+        metadata = {"name": role_name, "namespace": reader.namespace, "labels": labels}
+        # Plain manifests in the API's own camelCase (the SDK passes them through unchanged): cheaper to register
+        # than the typed argument classes, which matters once per writer in a large member.
+        role_fields: dict[str, Any] = {
+            "metadata": metadata,
+            "rules": kubernetes_role_rules(kubernetes_secret_name(self._args.member, node)),
+        }
+        role = k8s.rbac.v1.Role(f"{self._name}-{node}", opts=self._child, **cast(Any, role_fields))
+        binding_fields: dict[str, Any] = {
+            "metadata": metadata,
+            # The Role's name is ours (not auto-named), so the binding need not wait for the Role's outputs: RBAC
+            # accepts a binding to a Role created a moment later.
+            "role_ref": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+            "subjects": [{"kind": "ServiceAccount", "name": reader.service_account, "namespace": reader.namespace}],
+        }
+        binding = k8s.rbac.v1.RoleBinding(f"{self._name}-{node}", opts=self._child, **cast(Any, binding_fields))
         return [role, binding]
 
     def _build_vault(self, vault: HashicorpVault) -> None:
@@ -540,11 +581,16 @@ class OrionKeyVault(pulumi.ComponentResource):
                 pulumi.Output.from_input(f"{vault.kv_mount.strip('/')}/{path}"),
                 pulumi.Output.from_input(env),
                 vault_policy=vault_policy_hcl(vault, path),
+                known_agent_env=env,
             )
 
 
 def _common_env() -> dict[str, str]:
     return {f"{ENV}OUTPUT_DIR": SECRETS_DIR}
+
+
+def _gcp_env(reference: str) -> dict[str, str]:
+    return {f"{ENV}BACKEND": "gcp", f"{ENV}SECRET": reference, **_common_env()}
 
 
 def _mirror_pattern(region: str, secret_name: str) -> Callable[[Any], str]:

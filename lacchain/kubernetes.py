@@ -11,19 +11,30 @@ mounted on memory-backed volumes only.
 
 NetworkPolicies and PodDisruptionBudgets are per role and namespace rather than per node: the LACChain topology is
 a property of roles, and "drain validators one at a time" is a property of the validator set.
+
+Every container of a pod runs as one uid (``NODE_UID``): the key agent writes the transaction manager's key files
+mode 0600, and their readers (the transaction manager, and Besu for its privacy public key) must own them. nginx
+listens on an unprivileged port (``lacchain.nginx.UNPRIVILEGED_HTTPS_PORT``) for the same reason it cannot bind 443:
+no container keeps a capability. Its certificate comes from the node's ``<member>-<node>-rpc-tls`` Secret when a
+cert-manager issuer is configured (``rpc_certificate``), otherwise from an init step that makes a self-signed pair
+on a memory volume at every pod start (the key agent image's ``rpc-tls`` command).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from lacchain import layout
+from lacchain import nginx as rpc_proxy
 from lacchain.roles import Role, TransactionManager
 from lacchain.sizing import SizeClass
+from lacchain.tm import paths as tm_paths
 from lacchain.topology import accepts_p2p_from
 
 PART_OF = "lacchain"
@@ -33,6 +44,21 @@ NODE_LABEL = "lacchain.io/node"
 CHECKSUM_ANNOTATION = "lacchain.io/config-checksum"
 BESU_UID = 1000
 """The official Besu image runs as user ``besu`` (uid 1000); every container here runs unprivileged."""
+NODE_UID = BESU_UID
+"""The one uid every container of a node runs as (pod ``runAsUser``; ``--user`` on VMs). It must be one: the key
+agent writes key files mode 0600 that Besu and the transaction manager read, and nginx reads its TLS key."""
+KEYAGENT_ENV_NAME = re.compile(r"^LACCHAIN_KEYAGENT_[A-Z0-9_]+$")
+CLUSTER_DOMAIN = "cluster.local"
+
+
+class RpcTlsSource(StrEnum):
+    """Where nginx's certificate comes from."""
+
+    SECRET = "secret"
+    """The node's ``<member>-<node>-rpc-tls`` Secret: issued by cert-manager (``rpc_tls_issuer``) on Kubernetes; on a
+    VM the name maps to the host directory its boot script fills (``lacchain.vm``)."""
+    SELF_SIGNED = "self-signed"
+    """A pair the ``rpc-tls`` init container makes at pod start on a memory volume (no issuer configured)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,19 @@ class NodeObjects:
     config_checksum: str = ""
     """Hash of the rendered files: a changed config rolls the pod."""
     extra_annotations: Mapping[str, str] = field(default_factory=dict)
+    rpc_tls: RpcTlsSource = RpcTlsSource.SECRET
+    rpc_tls_issuer: str | None = None
+    """A cert-manager ClusterIssuer: a ``Certificate`` is rendered for the node and nginx mounts its Secret."""
+    rpc_tls_dns_names: Sequence[str] = ()
+    """Names the RPC certificate carries; default ``rpc_dns_names`` (in-cluster Service names and ``dns_name``)."""
+    tm_keys_secret: str | None = None
+    """The node's TM key Secret when its keys are kept as Kubernetes Secrets (OrionKeyVault on kubernetes): mounted
+    ``optional`` into the key agent at ``lacchain.tm.paths.KUBERNETES_SECRET_MOUNT``, so later boots need no API
+    call. None when the keys live in a cloud or Vault."""
+
+    def __post_init__(self) -> None:
+        if self.rpc_tls_issuer is not None and self.rpc_tls is not RpcTlsSource.SECRET:
+            raise ValueError("a cert-manager issuer delivers the certificate as the node's rpc-tls Secret")
 
     @property
     def object_name(self) -> str:
@@ -136,13 +175,19 @@ def shared_configmap(member: str, namespace_name: str, files: Mapping[str, str])
     }
 
 
-def configmap(n: NodeObjects, files: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": _meta(n, f"{n.object_name}-config"),
-        "data": {configmap_key(path): text for path, text in sorted(files.items())},
-    }
+def config_map_name(n: NodeObjects) -> str:
+    return f"{n.object_name}-config"
+
+
+def configmap(
+    n: NodeObjects, files: Mapping[str, str], keyagent_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The node's own files, projected into its config volume; on writers with a transaction manager also the key
+    agent's settings file (``lacchain.tm.paths.KEYAGENT_SETTINGS``). One object, and one checksum for both."""
+    if keyagent_env is not None:
+        files = {**files, tm_paths.KEYAGENT_SETTINGS: keyagent_settings(keyagent_env)}
+    data = {configmap_key(path): text for path, text in sorted(files.items())}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(n, config_map_name(n)), "data": data}
 
 
 def node_key_secret(n: NodeObjects, node_key: str) -> dict[str, Any]:
@@ -214,12 +259,78 @@ def rpc_service(n: NodeObjects) -> dict[str, Any]:
     }
 
 
+def service_account_name(n: NodeObjects) -> str:
+    """The node's Kubernetes identity: the pod runs as it, and OrionKeyVault's RoleBinding names it."""
+    return n.object_name
+
+
+def keyagent_settings(env: Mapping[str, str]) -> str:
+    """The key agent's settings file: OrionKeyVault ``agent_env`` as ``LACCHAIN_KEYAGENT_NAME=value`` lines, read
+    by the agent's ``--env-file`` (the systemd ``EnvironmentFile`` syntax). References only (a secret's name or ARN,
+    a region, a namespace, a KMS key): nothing here is secret. Only the agent's own one-line settings are written."""
+    lines = []
+    for name, value in sorted(env.items()):
+        if not KEYAGENT_ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not a key agent setting (LACCHAIN_KEYAGENT_*)")
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ValueError(f"{name}: a key agent setting is one line")
+        lines.append(f"{name}={value}\n")
+    if not lines:
+        raise ValueError("the key agent needs its settings (OrionKeyVault agent_env)")
+    return (
+        "# The key agent's settings (OrionKeyVault agent_env). Generated by lacchain-cloud; references only.\n"
+        + "".join(lines)
+    )
+
+
+def rpc_tls_secret_name(n: NodeObjects) -> str:
+    return f"{n.object_name}-rpc-tls"
+
+
+def rpc_dns_names(n: NodeObjects) -> list[str]:
+    """What the RPC certificate names: ``rpc_tls_dns_names`` when given (an ACME issuer can only certify public
+    names), else every name the rpc Service answers to in the cluster, plus the node's public ``dns_name``."""
+    if n.rpc_tls_dns_names:
+        return list(dict.fromkeys(n.rpc_tls_dns_names))
+    service = f"{n.object_name}-rpc"
+    names = [
+        f"{service}.{n.namespace}.svc.{CLUSTER_DOMAIN}",
+        f"{service}.{n.namespace}.svc",
+        f"{service}.{n.namespace}",
+        service,
+    ]
+    return names + ([n.dns_name] if n.dns_name else [])
+
+
+def rpc_certificate(n: NodeObjects) -> dict[str, Any]:
+    """The cert-manager ``Certificate`` (``cert-manager.io/v1``) that keeps the node's rpc-tls Secret issued and
+    renewed by ``rpc_tls_issuer`` (a ClusterIssuer). ECDSA P-256 like the self-signed fallback, a fresh key at every
+    renewal, server authentication only."""
+    if n.rpc_tls_issuer is None:
+        raise ValueError(f"{n.object_name} has no cert-manager issuer")
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": _meta(n, rpc_tls_secret_name(n)),
+        "spec": {
+            "secretName": rpc_tls_secret_name(n),
+            "issuerRef": {"name": n.rpc_tls_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            "dnsNames": rpc_dns_names(n),
+            "duration": "2160h",
+            "renewBefore": "720h",
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "encoding": "PKCS8", "rotationPolicy": "Always"},
+            "usages": ["digital signature", "server auth"],
+            "secretTemplate": {"labels": labels(n.member, n.name, n.role)},
+        },
+    }
+
+
 def service_account(n: NodeObjects) -> dict[str, Any]:
     """The node's own identity: the key agent authenticates with it (IRSA / workload identity / Vault auth)."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _meta(n, n.object_name),
+        "metadata": _meta(n, service_account_name(n)),
         "automountServiceAccountToken": True,
     }
 
@@ -285,14 +396,13 @@ def _besu_container(n: NodeObjects) -> dict[str, Any]:
 
 
 def _tm_container(n: NodeObjects) -> dict[str, Any]:
-    if n.transaction_manager is TransactionManager.ORION:
-        image, command = n.images.orion, {"args": [f"{layout.TM_CONFIG_DIR}/orion.conf"]}
-    else:
-        image, command = n.images.tessera, {"args": ["-configfile", f"{layout.TM_CONFIG_DIR}/tessera.json"]}
+    """Orion or Tessera, started from the key agent's runtime configuration (every key version listed), not from
+    the rendered template: that is how a rotated key reaches it (``lacchain.tm.paths``)."""
+    image = n.images.orion if n.transaction_manager is TransactionManager.ORION else n.images.tessera
     return _container(
         "tm",
         image,
-        **command,
+        args=tm_paths.transaction_manager_args(n.transaction_manager),
         ports=[{"name": "tm-p2p", "containerPort": layout.TESSERA_P2P_PORT, "protocol": "TCP"}],
         resources={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
         volumeMounts=[
@@ -306,16 +416,19 @@ def _tm_container(n: NodeObjects) -> dict[str, Any]:
 
 
 def _nginx_container(n: NodeObjects) -> dict[str, Any]:
+    """nginx with the node's rendered nginx.conf (``lacchain.network_plan``), which listens on
+    ``UNPRIVILEGED_HTTPS_PORT``, reads its certificate from ``TLS_DIR`` and keeps pid and buffers in
+    ``RUNTIME_DIR``: exactly the mounts below (a test reads the rendered file back against them)."""
     return _container(
         "nginx",
         n.images.nginx,
-        ports=[{"name": "https", "containerPort": layout.NGINX_HTTPS_PORT, "protocol": "TCP"}],
+        ports=[{"name": "https", "containerPort": rpc_proxy.UNPRIVILEGED_HTTPS_PORT, "protocol": "TCP"}],
         resources={"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
         volumeMounts=[
-            {"name": "config", "mountPath": "/etc/nginx/nginx.conf", "subPath": "nginx.conf", "readOnly": True},
-            {"name": "rpc-tls", "mountPath": "/etc/nginx/tls", "readOnly": True},
+            {"name": "config", "mountPath": rpc_proxy.NGINX_CONFIG_FILE, "subPath": "nginx.conf", "readOnly": True},
+            {"name": "rpc-tls", "mountPath": rpc_proxy.TLS_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "nginx-run", "mountPath": "/var/run/nginx"},
+            {"name": "nginx-run", "mountPath": rpc_proxy.RUNTIME_DIR},
         ],
         readinessProbe={"tcpSocket": {"port": "https"}, "periodSeconds": 10},
     )
@@ -356,23 +469,57 @@ def _ethstats_container(n: NodeObjects) -> dict[str, Any]:
     )
 
 
+_OWN_UID = {"runAsUser": NODE_UID, "runAsGroup": NODE_UID}
+"""Stated on the containers that write files others read, so an image's own ``USER`` can never split the pod."""
+
+
 def _keyagent_container(n: NodeObjects) -> dict[str, Any]:
     """Init container: fetches (or on first boot creates) the transaction manager's key pair from the member's key
-    vault into the memory-backed keys volume, authenticating as the node's service account."""
+    vault into the memory-backed keys volume, authenticating as the node's service account.
+
+    Configured exactly as the agent's CLI reads it (``services.keyagent.cli``), with the same arguments as on a VM:
+    its ``LACCHAIN_KEYAGENT_*`` settings (OrionKeyVault ``agent_env``) from the settings file the node's config
+    ConfigMap projects into the config volume, and the rendered transaction manager configuration to complete into
+    the runtime copy the ``tm`` container starts from."""
+    mounts: list[dict[str, Any]] = [
+        {"name": "keys", "mountPath": layout.SECRETS_DIR},
+        _config_mount(),
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if n.tm_keys_secret is not None:
+        mounts.append({"name": "tm-keys-secret", "mountPath": tm_paths.KUBERNETES_SECRET_MOUNT, "readOnly": True})
     return _container(
         "keyagent",
         n.images.keyagent,
-        args=["--node", n.name, "--out", layout.SECRETS_DIR],
-        envFrom=[{"configMapRef": {"name": f"{n.object_name}-keyagent", "optional": True}}],
+        args=tm_paths.keyagent_args(n.transaction_manager),
+        securityContext={**_RESTRICTED, **_OWN_UID},
         resources={"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
-        volumeMounts=[{"name": "keys", "mountPath": layout.SECRETS_DIR}],
+        volumeMounts=mounts,
+    )
+
+
+def _rpc_tls_container(n: NodeObjects) -> dict[str, Any]:
+    """Init container (no issuer configured): a self-signed ECDSA certificate for the node's RPC names on the memory
+    volume nginx mounts, made by the key agent image's ``rpc-tls`` command. Clients see a new certificate at every
+    pod start; configure ``rpcTls.issuer`` for one they can trust."""
+    args = ["rpc-tls", "--out", rpc_proxy.TLS_DIR]
+    for name in rpc_dns_names(n):
+        args += ["--dns-name", name]
+    return _container(
+        "rpc-tls",
+        n.images.keyagent,
+        args=args,
+        securityContext={**_RESTRICTED, **_OWN_UID},
+        resources={"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}},
+        volumeMounts=[{"name": "rpc-tls", "mountPath": rpc_proxy.TLS_DIR}],
     )
 
 
 def statefulset(n: NodeObjects) -> dict[str, Any]:
-    own = [{"key": configmap_key(path), "path": path} for path in sorted(n.file_keys)]
+    own_files = {*n.file_keys, *([tm_paths.KEYAGENT_SETTINGS] if n.has_tm else [])}
+    own = [{"key": configmap_key(path), "path": path} for path in sorted(own_files)]
     shared = [{"key": configmap_key(path), "path": path} for path in sorted(n.shared_keys)]
-    sources: list[dict[str, Any]] = [{"configMap": {"name": f"{n.object_name}-config", "items": own}}]
+    sources: list[dict[str, Any]] = [{"configMap": {"name": config_map_name(n), "items": own}}]
     if shared:
         sources.append({"configMap": {"name": shared_configmap_name(n.member), "items": shared}})
     volumes: list[dict[str, Any]] = [
@@ -387,12 +534,19 @@ def statefulset(n: NodeObjects) -> dict[str, Any]:
     if n.has_tm:
         containers.append(_tm_container(n))
         init_containers.append(_keyagent_container(n))
+        if n.tm_keys_secret is not None:
+            # Empty on first boot (the agent then creates the Secret through the API), mounted on every later one.
+            secret = {"secretName": n.tm_keys_secret, "optional": True, "defaultMode": 0o440}
+            volumes.append({"name": "tm-keys-secret", "secret": secret})
     if n.serves_rpc:
         containers.append(_nginx_container(n))
-        volumes += [
-            {"name": "rpc-tls", "secret": {"secretName": f"{n.object_name}-rpc-tls", "optional": True}},
-            {"name": "nginx-run", "emptyDir": {}},
-        ]
+        if n.rpc_tls is RpcTlsSource.SELF_SIGNED:
+            init_containers.append(_rpc_tls_container(n))
+            tls: dict[str, Any] = {"emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+        else:
+            # Not optional: without the certificate nginx cannot start, so the pod waits for the Secret instead.
+            tls = {"secret": {"secretName": rpc_tls_secret_name(n), "defaultMode": 0o440}}
+        volumes += [{"name": "rpc-tls", **tls}, {"name": "nginx-run", "emptyDir": {}}]
     containers.append(_healthcheck_container(n))
     if n.ethstats_url:
         containers.append(_ethstats_container(n))
@@ -410,7 +564,8 @@ def statefulset(n: NodeObjects) -> dict[str, Any]:
         "volumes": volumes,
     }
     if n.has_tm:
-        pod_spec["serviceAccountName"] = n.object_name
+        pod_spec["serviceAccountName"] = service_account_name(n)
+    if init_containers:
         pod_spec["initContainers"] = init_containers
     pod_labels = labels(n.member, n.name, n.role)
     return {
@@ -434,11 +589,18 @@ def statefulset(n: NodeObjects) -> dict[str, Any]:
     }
 
 
-def node_manifests(n: NodeObjects, files: Mapping[str, str], node_key: str) -> list[dict[str, Any]]:
-    """All objects of one node (for synth and tests; the Pulumi backend registers them one by one)."""
-    objects = [configmap(n, files), node_key_secret(n, node_key), data_volume_claim(n), p2p_service(n)]
+def node_manifests(
+    n: NodeObjects, files: Mapping[str, str], node_key: str, keyagent_env: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """All objects of one node (for tests; the Pulumi backend registers them one by one). ``keyagent_env`` is the
+    node's OrionKeyVault ``agent_env`` (writers with a transaction manager)."""
+    if n.has_tm and keyagent_env is None:
+        raise ValueError(f"{n.object_name} runs a transaction manager: give its key agent settings")
+    objects = [configmap(n, files, keyagent_env), node_key_secret(n, node_key), data_volume_claim(n), p2p_service(n)]
     if n.serves_rpc:
         objects.append(rpc_service(n))
+        if n.rpc_tls_issuer is not None:
+            objects.append(rpc_certificate(n))
     if n.has_tm:
         objects.append(service_account(n))
     objects.append(statefulset(n))
@@ -492,10 +654,11 @@ def network_policy(p: RolePolicy) -> dict[str, Any]:
         },
     ]
     if p.role is not Role.VALIDATOR:
+        # The pod's port, not the Service's: NetworkPolicies see traffic after the Service has translated 443.
         rules.append(
             {
                 "from": [cluster, *_ip_blocks(p.rpc_cidrs)],
-                "ports": [{"port": layout.NGINX_HTTPS_PORT, "protocol": "TCP"}],
+                "ports": [{"port": rpc_proxy.UNPRIVILEGED_HTTPS_PORT, "protocol": "TCP"}],
             }
         )
     if p.has_tm:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,22 @@ from lacchain.besu.releases import besu_release
 from lacchain.enode import Enode
 from lacchain.errors import InvalidInput
 from lacchain.keys import address_of_node_id
+from lacchain.nginx import NginxRpcProxy, listen_port, render_nginx_conf
 from lacchain.presets import NetworkPreset, preset
 from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, PermissioningMode
 from lacchain.tm.config import TmSettings, node_url, render_orion_config, render_tessera_config
+from lacchain.tm.paths import ORION_TEMPLATE, TESSERA_TEMPLATE
 from lacchain.topology import MAX_BOOTS_DIALLED, select_dialled, spread
 
 CONFIG_TOML = "config.toml"
 GENESIS_JSON = "genesis.json"
 STATIC_NODES_JSON = "static-nodes.json"
 PERMISSIONS_TOML = "permissions_config.toml"
-ORION_CONF = "tm/orion.conf"
-TESSERA_JSON = "tm/tessera.json"
+ORION_CONF = ORION_TEMPLATE
+TESSERA_JSON = TESSERA_TEMPLATE
+NGINX_CONF = "nginx.conf"
+"""nginx's configuration, an own file of every node that serves RPC (every role but validators)."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,8 @@ def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], gene
             CONFIG_TOML: render_config_toml(settings),
             STATIC_NODES_JSON: render_static_nodes([urls[p] for p in dialled]),
         }
+        if node.role is not Role.VALIDATOR:
+            files[NGINX_CONF] = nginx_conf(tuple(node.rpc_allowed_cidrs), node.platform)
         if node.transaction_manager is not TransactionManager.NONE:
             others = spread([w for w in tm_writers if w != node.name], node.name, MAX_TM_PEERS)
             tm = TmSettings(advertised_host=host, peers=[node_url(identities[w].host) for w in others])
@@ -235,6 +242,13 @@ def plan_member(stack: MemberStack, identities: Mapping[str, NodeIdentity], gene
             files=files,
         )
     return MemberPlan(nodes=plans, shared=shared)
+
+
+@lru_cache(maxsize=256)
+def nginx_conf(allowed_cidrs: tuple[str, ...], platform: Platform) -> str:
+    """The node's nginx.conf: its own client networks, and the port its platform lets nginx bind
+    (``lacchain.nginx.listen_port``). Cached: the nodes of a member mostly share both."""
+    return render_nginx_conf(NginxRpcProxy(allowed_cidrs=allowed_cidrs, listen_port=listen_port(platform)))
 
 
 def validator_count(stack: MemberStack) -> int:

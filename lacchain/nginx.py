@@ -13,9 +13,14 @@ and PERM APIs the node's own sidecars use (the DDNS daemon adds and removes peer
 serve a public and an administrative API set on the same endpoint. Besu's other paths (``/liveness``,
 ``/readiness``) are not exposed either.
 
-The renderer is pure: it returns the complete ``nginx.conf`` text and touches nothing. The deployments put the
-result among the node's rendered files and mount it at ``/etc/nginx/nginx.conf``, the stock location, so the
-official nginx image and ours (``images/nginx``) read it alike.
+The renderer is pure: it returns the complete ``nginx.conf`` text and touches nothing. The member plan
+(``lacchain.network_plan``) renders one per RPC-serving node as one of its own files, and every platform mounts it
+at ``/etc/nginx/nginx.conf``, the stock location, so the official nginx image and ours (``images/nginx``) read it
+alike. What differs between platforms is only the port nginx binds (``listen_port``): the container shares the
+pod's or the VM's network, runs unprivileged with every capability dropped, and on Kubernetes therefore binds an
+unprivileged port (the rpc Service maps 443 to it by name); a VM lets the node's uid bind 443 instead
+(``net.ipv4.ip_unprivileged_port_start``). The certificate is at ``TLS_DIR`` in the container on both, and the
+runtime files on a writable memory volume at ``RUNTIME_DIR``.
 """
 
 from __future__ import annotations
@@ -26,14 +31,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lacchain.errors import FieldProblem, InvalidInput
-from lacchain.layout import NGINX_HTTPS_PORT, RPC_HTTP_PORT, SECRETS_DIR
+from lacchain.layout import NGINX_HTTPS_PORT, RPC_HTTP_PORT
+from lacchain.roles import Platform
 
 NGINX_CONFIG_FILE = "/etc/nginx/nginx.conf"
 """Where nginx reads this configuration in its container (the official image's location)."""
-TLS_CERT_FILE = f"{SECRETS_DIR}/nginx/tls.crt"
-"""PEM certificate chain nginx serves; placed by the key agent beside the node's other key material."""
-TLS_KEY_FILE = f"{SECRETS_DIR}/nginx/tls.key"
-"""PEM private key of ``TLS_CERT_FILE``; lives only on the memory-backed secrets volume."""
+TLS_DIR = "/etc/nginx/tls"
+"""Where the container sees its certificate: the node's ``<member>-<node>-rpc-tls`` Secret (cert-manager), a
+memory volume a pod init step fills with a self-signed pair, or on a VM the host's tmpfs directory
+``lacchain.vm.RPC_TLS_DIR``. The file names are those of a ``kubernetes.io/tls`` Secret."""
+TLS_CERT_FILE = f"{TLS_DIR}/tls.crt"
+"""PEM certificate chain nginx serves."""
+TLS_KEY_FILE = f"{TLS_DIR}/tls.key"
+"""PEM private key of ``TLS_CERT_FILE``; only ever on a memory-backed volume."""
+UNPRIVILEGED_HTTPS_PORT = 8443
+"""Where nginx listens in a Kubernetes pod: containers there run as a non-root uid with every capability dropped,
+which cannot bind ports below 1024. A port above 1023 needs nothing from the cluster (no NET_BIND_SERVICE, no pod
+sysctl that a cluster's policy may refuse). The rpc Service still offers ``layout.NGINX_HTTPS_PORT`` to clients and
+targets this port by its name."""
 RUNTIME_DIR = "/var/run/nginx"
 """Writable directory for the pid file and request buffers: a memory volume (emptyDir, tmpfs) in deployments, so
 the root filesystem can stay read-only; our image creates it for runs without one."""
@@ -99,6 +114,11 @@ class NginxRpcProxy:
             problems.append(("listen_address", f"{self.listen_address!r} is not an IP address"))
         if problems:
             raise InvalidInput([FieldProblem(field, problem) for field, problem in problems], "nginx configuration")
+
+
+def listen_port(platform: Platform) -> int:
+    """The port nginx binds on ``platform`` (see the module docstring): 8443 in a pod, 443 on a VM."""
+    return UNPRIVILEGED_HTTPS_PORT if platform is Platform.KUBERNETES else NGINX_HTTPS_PORT
 
 
 def _cidr_problems(cidrs: Sequence[str]) -> list[tuple[str, str]]:

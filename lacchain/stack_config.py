@@ -129,6 +129,37 @@ class Placement(_Model):
     )
 
 
+DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+
+
+class RpcTls(_Model):
+    """Where a Kubernetes node's nginx gets its certificate: a cert-manager ``Certificate`` issued by a ClusterIssuer
+    (kept renewed in the node's ``<member>-<node>-rpc-tls`` Secret). Without it, the pod makes a self-signed
+    certificate at every start. VMs always make a self-signed one at boot unless one is placed on the host."""
+
+    issuer: str = Field(description="cert-manager ClusterIssuer that signs the node's RPC certificate")
+    dns_names: list[str] = Field(
+        default_factory=list,
+        description="Names to certify; default: the rpc Service's in-cluster names and the node's dnsName. "
+        "ACME issuers (Let's Encrypt) certify public names only: list them here",
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        if not DNS_SUBDOMAIN.match(value):
+            raise ValueError(f"{value!r} is not a Kubernetes object name (lower-case DNS subdomain)")
+        return value
+
+    @field_validator("dns_names")
+    @classmethod
+    def _names(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not DNS_SUBDOMAIN.match(value.removeprefix("*.")):
+                raise ValueError(f"{value!r} is not a lower-case DNS name (a leading '*.' is allowed)")
+        return values
+
+
 _PLACEMENT_FIELDS: dict[Platform, tuple[set[str], set[str]]] = {
     # platform: (required, allowed)
     Platform.AWS: ({"region"}, {"region", "zone", "subnet_id"}),
@@ -159,6 +190,9 @@ class NodeConfig(_Model):
     p2p_exposure: P2pExposure = P2pExposure.LOAD_BALANCER
     rpc_allowed_cidrs: list[str] = Field(
         default_factory=list, description="Sources allowed to reach RPC through nginx; never 0.0.0.0/0"
+    )
+    rpc_tls: RpcTls | None = Field(
+        None, description="kubernetes: cert-manager issuer of nginx's certificate (overrides network.rpcTls)"
     )
 
     @field_validator("besu_version")
@@ -224,6 +258,13 @@ class NodeConfig(_Model):
             raise ValueError("machineImage on kubernetes: pods run container images; remove it")
         if self.rpc_allowed_cidrs and self.role is Role.VALIDATOR:
             raise ValueError("rpcAllowedCidrs on a validator: validators expose no RPC; remove it")
+        if self.rpc_tls is not None and self.role is Role.VALIDATOR:
+            raise ValueError("rpcTls on a validator: validators expose no RPC; remove it")
+        if self.rpc_tls is not None and self.platform is not Platform.KUBERNETES:
+            raise ValueError(
+                f"rpcTls on {self.platform.value}: cert-manager issues certificates in a Kubernetes cluster; a VM "
+                "makes a self-signed certificate at boot unless one is placed in /run/lacchain/keys/nginx"
+            )
         return self
 
 
@@ -270,6 +311,11 @@ class NetworkConfig(_Model):
     permissioning: Permissioning = Permissioning()
     ethstats_url: str | None = Field(None, description="ethstats server, e.g. 'wss://ethstats.example.org'")
     metrics_push_host: str | None = Field(None, description="Prometheus push gateway host (port 9091)")
+    rpc_tls: RpcTls | None = Field(
+        None,
+        description="Default cert-manager issuer of nginx's certificate for the member's Kubernetes nodes that serve "
+        "RPC (a node's own rpcTls wins; VM nodes are not affected)",
+    )
 
     @field_validator("discovery_dns_url")
     @classmethod
@@ -395,6 +441,13 @@ class MemberStack(_Model):
             if node.name == name:
                 return node
         raise KeyError(name)
+
+    def rpc_tls_of(self, node: NodeConfig) -> RpcTls | None:
+        """The cert-manager settings of a node's RPC certificate: its own, else the network's (Kubernetes RPC
+        nodes only), else None (a self-signed certificate)."""
+        if node.role is Role.VALIDATOR or node.platform is not Platform.KUBERNETES:
+            return None
+        return node.rpc_tls or self.network.rpc_tls
 
 
 def _field_path(loc: tuple[int | str, ...], document: dict[str, Any]) -> str:

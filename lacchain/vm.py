@@ -23,8 +23,15 @@ healthcheck container still reports it) and the optional ``ethstats`` Secret (th
 Secrets never appear in the boot files. The Besu node key is fetched at boot, with the instance's own identity,
 from the node's own secret (AWS Secrets Manager via the Debian ``awscli`` package; GCP Secret Manager via
 ``lacchain.gce_secret``, standard-library Python) into ``layout.SECRETS_DIR``, a dedicated tmpfs. The transaction
-manager's keys are fetched (or created on first boot) by the project's key agent container, configured through a
-non-secret environment file naming the node's TM key secret.
+manager's keys are fetched (or created on first boot) by the project's key agent container, started with the same
+arguments as in the pod: its non-secret settings file (``keyagent.env``, read with ``--env-file``: the node's
+OrionKeyVault ``agent_env``, which names its TM key secret and the vault's KMS key) and the rendered transaction
+manager configuration, from which it writes the runtime copy the transaction manager starts from
+(``lacchain.tm.paths``).
+
+nginx reads the node's rendered ``nginx.conf`` (``lacchain.network_plan``: port 443, certificate in
+``lacchain.nginx.TLS_DIR``) and its certificate from ``RPC_TLS_DIR`` on the keys tmpfs, bound at that directory:
+one an operator placed there, or a self-signed one ``lacchain-rpc-tls`` makes at boot.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ from lacchain import kubernetes as pod
 from lacchain import layout
 from lacchain.enode import Enode, EnodeError
 from lacchain.errors import LacchainError
-from lacchain.network_plan import CONFIG_TOML, STATIC_NODES_JSON
+from lacchain.network_plan import CONFIG_TOML, NGINX_CONF, STATIC_NODES_JSON
 from lacchain.roles import Platform, Role
+from lacchain.tm.paths import KEYAGENT_SETTINGS
 
 NODE_UID = pod.BESU_UID
 """Every container runs as this uid, as in the pod (``runAsUser``); host directories they write are owned by it."""
@@ -67,9 +75,15 @@ RPC_TLS = f"{SBIN}/lacchain-rpc-tls"
 METADATA_GUARD = f"{SBIN}/lacchain-metadata-guard"
 GCE_SECRET = f"{LIB_DIR}/gce_secret.py"
 RPC_TLS_DIR = f"{layout.SECRETS_DIR}/nginx"
-"""Where nginx's certificate and key live on the VM (memory only), as ``lacchain.nginx`` expects them."""
-NGINX_CONF = "nginx.conf"
-KEYAGENT_ENV = "keyagent.env"
+"""Where nginx's certificate and key live on the VM (memory only); bound at ``lacchain.nginx.TLS_DIR`` in the
+container (the pod's ``rpc-tls`` volume)."""
+KEYAGENT_ENV = KEYAGENT_SETTINGS
+"""The key agent's settings file in ``layout.CONFIG_DIR`` (``lacchain.tm.paths``), as in the pod."""
+KEYAGENT_RETRY_SECONDS = 10
+KEYAGENT_FINAL_EXIT_CODES = (2, 3, 5, 6)
+"""Key agent exit codes a restart cannot fix (configuration, unsafe directory, no key with creation disabled,
+corrupted value); access denied (4: IAM changes take a while to apply) and an unavailable store (7) are retried
+(``services/keyagent/README.md``)."""
 DATA_FS_LABEL = "lacchain-data"
 GCE_DATA_DEVICE_NAME = "lacchain-data"
 AWS_DATA_ATTACHMENT = "/dev/sdf"
@@ -109,17 +123,22 @@ class VmNode:
     """aws: the Secrets Manager secret ARN; gcp: ``projects/<p>/secrets/<id>``."""
     region: str | None = None
     """aws: the region of the secret (and of the SSM agent download)."""
-    tm_key_secret: str | None = None
-    """Writers with a transaction manager: the secret the key agent keeps the TM key document in."""
-    rpc_allowed_cidrs: tuple[str, ...] = ()
+    keyagent_env: Mapping[str, str] | None = None
+    """Writers with a transaction manager: the key agent's settings, the node's OrionKeyVault ``agent_env``
+    (``LACCHAIN_KEYAGENT_*``: backend, the TM key secret, region, KMS key). References only, never a key."""
 
     def __post_init__(self) -> None:
         if self.platform not in PACKAGES:
             raise VmRenderError(f"{self.platform.value} is not a VM platform")
         if self.platform is Platform.AWS and not self.region:
             raise VmRenderError("an AWS node needs its region (secret endpoint, SSM agent)")
-        if self.pod.has_tm and not self.tm_key_secret:
-            raise VmRenderError(f"{self.pod.name} runs a transaction manager but has no TM key secret")
+        if self.pod.has_tm and not self.keyagent_env:
+            raise VmRenderError(f"{self.pod.name} runs a transaction manager but has no key agent settings")
+        if self.pod.rpc_tls is not pod.RpcTlsSource.SECRET or self.pod.tm_keys_secret is not None:
+            raise VmRenderError(
+                f"{self.pod.name}: a VM gets its RPC certificate from the host (lacchain-rpc-tls) and its TM keys "
+                "from a cloud secret; render the pod with the defaults"
+            )
 
 
 def aws_data_device(volume_id: str) -> str:
@@ -154,7 +173,6 @@ class Container:
     image: str
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
-    env_files: tuple[str, ...] = ()
     binds: tuple[Bind, ...] = ()
     tmpfs: tuple[str, ...] = ()
     user: str = f"{NODE_UID}:{NODE_UID}"
@@ -174,12 +192,6 @@ class Container:
     @property
     def container_name(self) -> str:
         return f"lacchain-{self.name}"
-
-
-VM_ARGS: dict[str, tuple[str, ...]] = {"keyagent": ()}
-"""Containers whose pod args do not apply on a VM. The key agent is configured entirely by its environment file
-(``LACCHAIN_KEYAGENT_*``, the agent's documented systemd interface), which names the node's secret, backend,
-region and output directory; the pod's ``--node/--out`` flags are not options of the agent's CLI."""
 
 
 def _memory(quantity: str) -> str:
@@ -206,6 +218,8 @@ def _host_path(volume: Mapping[str, Any], mount: Mapping[str, Any]) -> tuple[str
     def under(base: str) -> str:
         return f"{base}/{sub}" if sub else base
 
+    if volume.get("name") == "rpc-tls":
+        return under(RPC_TLS_DIR), False  # nginx's certificate: placed on the host's keys tmpfs (rpc_tls_script)
     projected = volume.get("projected", {}).get("sources")
     if "configMap" in volume or (projected and all("configMap" in source for source in projected)):
         return under(layout.CONFIG_DIR), False  # the node's own and the member-wide files: all in CONFIG_DIR
@@ -218,8 +232,6 @@ def _host_path(volume: Mapping[str, Any], mount: Mapping[str, Any]) -> tuple[str
     secret_name = volume.get("secret", {}).get("secretName", "")
     if secret_name.endswith("-node-key"):
         return under(layout.SECRETS_DIR), False  # the node key is fetched into the keys tmpfs (NODE_KEY_FILE)
-    if secret_name.endswith("-rpc-tls"):
-        return under(RPC_TLS_DIR), False
     raise VmRenderError(f"pod volume {volume.get('name')!r} has no VM translation: add one in lacchain/vm.py")
 
 
@@ -252,11 +264,14 @@ def _translate(spec: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any]]
         if "value" in variable:
             env.append((variable["name"], str(variable["value"])))
         elif not variable.get("valueFrom", {}).get("secretKeyRef", {}).get("optional", False):
-            raise VmRenderError(f"container {name}: env {variable['name']} from a required secret has no VM source")
-    env_files = [f"{layout.CONFIG_DIR}/{KEYAGENT_ENV}" for ref in spec.get("envFrom", []) if "configMapRef" in ref]
+            raise VmRenderError(f"container {name}: env {variable['name']} has no VM source")
+    if spec.get("envFrom"):
+        raise VmRenderError(f"container {name}: envFrom has no VM translation")
     security = spec.get("securityContext", {})
+    if security.get("runAsUser", NODE_UID) != NODE_UID:
+        raise VmRenderError(f"container {name} runs as uid {security['runAsUser']}; every VM container is {NODE_UID}")
     limits = spec.get("resources", {}).get("limits", {})
-    args = VM_ARGS.get(name, tuple(spec.get("args", ())))
+    args = tuple(str(a) for a in spec.get("args", ()))
     if "command" in spec:
         raise VmRenderError(f"container {name}: a pod command override has no VM translation yet")
     return Container(
@@ -264,7 +279,6 @@ def _translate(spec: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any]]
         image=spec["image"],
         args=tuple(args),
         env=tuple(env),
-        env_files=tuple(env_files),
         binds=tuple(binds),
         tmpfs=tuple(tmpfs),
         read_only=bool(security.get("readOnlyRootFilesystem", False)),
@@ -310,8 +324,6 @@ def docker_run(container: Container) -> list[str]:
         argv += ["--mount", option + (",readonly" if bind.read_only else "")]
     for path in container.tmpfs:
         argv += ["--tmpfs", f"{path}:rw,nosuid,nodev,noexec"]
-    for env_file in container.env_files:
-        argv += ["--env-file", env_file]
     for name, value in container.env:
         argv += ["--env", f"{name}={value}"]
     argv.append(container.image)
@@ -381,6 +393,14 @@ def container_unit(node: VmNode, container: Container, init_units: Sequence[str]
     service: list[tuple[str, str]] = []
     if container.init:
         service += [("Type", "oneshot"), ("RemainAfterExit", "yes")]
+        if container.name == "keyagent":
+            # `docker run` exits with the agent's code. A oneshot that will restart keeps its dependents' start jobs
+            # waiting, so the transaction manager and Besu start once the agent has succeeded.
+            service += [
+                ("Restart", "on-failure"),
+                ("RestartSec", str(KEYAGENT_RETRY_SECONDS)),
+                ("RestartPreventExitStatus", " ".join(str(code) for code in KEYAGENT_FINAL_EXIT_CODES)),
+            ]
     else:
         service += [("Type", "simple"), ("Restart", "always"), ("RestartSec", "10")]
     service.append(("ExecStartPre", "-" + exec_line([DOCKER, "rm", "--force", container.container_name])))
@@ -690,42 +710,20 @@ def _config_path(relative: str) -> str:
 
 
 def keyagent_env(node: VmNode) -> str:
-    """The key agent's configuration (``LACCHAIN_KEYAGENT_*``). Names a secret; holds none."""
-    assert node.tm_key_secret is not None
-    values = {
-        "LACCHAIN_KEYAGENT_BACKEND": node.platform.value,
-        "LACCHAIN_KEYAGENT_SECRET": node.tm_key_secret,
-        "LACCHAIN_KEYAGENT_OUTPUT_DIR": layout.SECRETS_DIR,
-    }
-    if node.region:
-        values["LACCHAIN_KEYAGENT_REGION"] = node.region
-    return "".join(f"{key}={value}\n" for key, value in values.items())
-
-
-def nginx_conf(node: VmNode, nginx: Container) -> str:
-    """nginx.conf for a VM when the member plan did not render one: ``lacchain.nginx`` with the node's allowed
-    networks, the certificate where the container mounts it and runtime files on its tmpfs."""
-    from lacchain.nginx import NginxRpcProxy, render_nginx_conf
-
-    tls_dir = next((b.target for b in nginx.binds if b.source == RPC_TLS_DIR), RPC_TLS_DIR)
-    runtime = next((t for t in nginx.tmpfs if t != "/tmp"), "/tmp")
-    return render_nginx_conf(
-        NginxRpcProxy(
-            allowed_cidrs=list(node.rpc_allowed_cidrs),
-            tls_cert_file=f"{tls_dir}/tls.crt",
-            tls_key_file=f"{tls_dir}/tls.key",
-            runtime_dir=runtime,
-        )
-    )
+    """The key agent's settings file (``--env-file``): the node's OrionKeyVault ``agent_env``, rendered exactly as
+    in the pod's ConfigMap. Names secrets; holds none."""
+    assert node.keyagent_env is not None
+    return pod.keyagent_settings(node.keyagent_env)
 
 
 def boot_plan(node: VmNode, files: Mapping[str, str]) -> BootPlan:
-    """Everything the VM needs on its OS disk, for the node's rendered (non-secret) ``files``."""
+    """Everything the VM needs on its OS disk, for the node's rendered (non-secret) ``files``. nginx's configuration
+    is the plan's ``nginx.conf``: a node that serves RPC without one is refused, never given a default."""
     config = dict(files)
     running = containers(node)
     by_name = {c.name: c for c in running}
     if "nginx" in by_name and NGINX_CONF not in config:
-        config[NGINX_CONF] = nginx_conf(node, by_name["nginx"])
+        raise VmRenderError(f"{node.pod.name} serves RPC but its plan has no {NGINX_CONF} (lacchain.network_plan)")
     if node.pod.has_tm:
         config[KEYAGENT_ENV] = keyagent_env(node)
     for container in running:

@@ -159,6 +159,12 @@ def _secret_arn(name: str, inputs: dict[str, Any]) -> str:
     return f"arn:aws:secretsmanager:{region}:123456789012:secret:{inputs.get('name', name)}-{_stable_hex(name, 6)}"
 
 
+def _uuid(name: str) -> str:
+    """A stable UUID-shaped id (KMS key ids are UUIDs)."""
+    digest = _stable_hex(name, 32)
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
 def _ami(args: dict[str, Any]) -> str:
     key = f"{args.get('region')}:{args.get('name')}"
     return f"ami-0{_stable_hex(key, 16)}"
@@ -172,6 +178,16 @@ CLOUD_ASSIGNED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
         "email": f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}.iam.gserviceaccount.com"
     },
     "aws:secretsmanager/secret:Secret": lambda name, inputs: {"arn": _secret_arn(name, inputs)},
+    # OrionKeyVault's customer-managed key: its ARN is in every TM writer's IAM policy and key agent settings.
+    "aws:kms/key:Key": lambda name, inputs: {
+        "arn": f"arn:aws:kms:{inputs.get('region') or 'us-east-1'}:123456789012:key/{_uuid(name)}",
+        "keyId": _uuid(name),
+    },
+    # Secret Manager's service agent, which OrionKeyVault lets encrypt with its Cloud KMS key (CMEK).
+    "gcp:projects/serviceIdentity:ServiceIdentity": lambda _, inputs: {
+        "email": "service-123456789012@gcp-sa-secretmanager.iam.gserviceaccount.com",
+        "member": "serviceAccount:service-123456789012@gcp-sa-secretmanager.iam.gserviceaccount.com",
+    },
     "aws:ec2/instance:Instance": lambda name, _: {"publicIp": documentation_ip(f"{name}-instance")},
     "gcp:secretmanager/secret:Secret": lambda name, inputs: {
         "name": f"projects/{inputs.get('project', 'project')}/secrets/{inputs.get('secretId', name)}"

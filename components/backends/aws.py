@@ -4,12 +4,15 @@ What each node gets (all children of its ``LacchainNode``, on the member's provi
 
 - an Elastic IP (``staticAddress``, the default) reserved in phase one: its address is the host of the node's enode;
 - a Secrets Manager secret holding the Besu node key (the version's input is the Pulumi secret; it never appears in
-  user data, which anyone on the instance or with ``ec2:DescribeInstanceAttribute`` can read), and, on writers with
-  a transaction manager, a second, protected secret the key agent fills with the TM keys on first boot;
-- an IAM role and instance profile that can read *its own* node-key secret (and read/write its own TM-key secret),
-  plus the five actions Session Manager needs: nothing more. ``AmazonSSMManagedInstanceCore`` is deliberately not
-  attached: it also grants ``ssm:GetParameter(s)`` on every parameter of the account, State Manager and inventory,
-  none of which a node needs to be reachable by Session Manager;
+  user data, which anyone on the instance or with ``ec2:DescribeInstanceAttribute`` can read);
+- an IAM role and instance profile that can read *its own* node-key secret, plus the five actions Session Manager
+  needs: nothing more. ``AmazonSSMManagedInstanceCore`` is deliberately not attached: it also grants
+  ``ssm:GetParameter(s)`` on every parameter of the account, State Manager and inventory, none of which a node needs
+  to be reachable by Session Manager;
+- on writers with a transaction manager, the TM keys live in the member's ``OrionKeyVault`` for the region (a
+  customer-managed KMS key and a protected secret per node, created before the nodes): once the role exists the
+  vault grants it that node's secret only (``ctx.tm_keys.grant``), and the key agent's settings in the user data
+  are the vault's ``agent_env``;
 - a security group with exactly the role's ports (``lacchain.vm.ingress_rules``): no SSH, Session Manager is the
   way in (no inbound port, every session is IAM-authorised and logged);
 - a gp3 EBS data volume in the node's availability zone: encrypted, ``protect``-ed and kept on delete, attached
@@ -91,21 +94,6 @@ def node_key_policy(secret_arn: str) -> dict[str, Any]:
                 "Sid": "ReadOwnNodeKey",
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
-                "Resource": secret_arn,
-            }
-        ],
-    }
-
-
-def tm_keys_policy(secret_arn: str) -> dict[str, Any]:
-    """The key agent reads the TM key document and writes it once, on the node's first boot (create-if-absent)."""
-    return {
-        "Version": IAM_VERSION,
-        "Statement": [
-            {
-                "Sid": "KeyAgentOwnTmKeys",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
                 "Resource": secret_arn,
             }
         ],
@@ -225,7 +213,9 @@ class AwsBackend:
         eip = self._eips.get(node.name)
         host: pulumi.Output[str] = eip.public_ip if eip is not None else pulumi.Output.from_input(node.dns_name or "")
         zone, vpc_id = self._placement(ctx, parent)
-        has_tm = node.transaction_manager is not TransactionManager.NONE
+        tm_keys = ctx.tm_keys
+        if (node.transaction_manager is not TransactionManager.NONE) != (tm_keys is not None):
+            raise ValueError(f"{name}: a writer with a transaction manager, and only it, has a key vault entry")
 
         # The node key: a secret of its own, readable by this node's role only.
         key_secret = aws.secretsmanager.Secret(
@@ -243,20 +233,6 @@ class AwsBackend:
             secret_string=secret_value(inputs.node_key),
             opts=self._opts(ctx, parent),
         )
-        tm_secret: aws.secretsmanager.Secret | None = None
-        if has_tm:
-            # Created empty: the key agent generates the TM identity on first boot and stores it here. That value
-            # exists nowhere else, so the secret is protected like the chain data.
-            tm_secret = aws.secretsmanager.Secret(
-                f"{name}-tm-keys",
-                name=f"lacchain/{ctx.member}/{node.name}/tm-keys",
-                description=f"{node.transaction_manager.value} keys of LACChain writer {name} (written by its key agent)",
-                recovery_window_in_days=30,
-                region=region,
-                tags=tags,
-                opts=self._opts(ctx, parent, protect=True, retain_on_delete=True),
-            )
-
         # Identity: least privilege, every document checked with parliament in the tests.
         role = aws.iam.Role(
             f"{name}-role",
@@ -266,7 +242,7 @@ class AwsBackend:
             tags=tags,
             opts=self._opts(ctx, parent),
         )
-        policies = [
+        policies: list[pulumi.Resource] = [
             aws.iam.RolePolicy(
                 f"{name}-node-key",
                 role=role.id,
@@ -280,15 +256,12 @@ class AwsBackend:
                 opts=self._opts(ctx, parent),
             ),
         ]
-        if tm_secret is not None:
-            policies.append(
-                aws.iam.RolePolicy(
-                    f"{name}-tm-keys",
-                    role=role.id,
-                    policy=tm_secret.arn.apply(lambda arn: json.dumps(tm_keys_policy(arn))),
-                    opts=self._opts(ctx, parent),
-                )
-            )
+        if tm_keys is not None:
+            from components.orion_key_vault import AwsReader
+
+            # The vault's policy: this node's TM key secret, and the vault's KMS key only through it. An IAM role's
+            # id is its name.
+            policies += tm_keys.grant(AwsReader(role.id))
         profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.id, tags=tags, opts=self._opts(ctx, parent))
 
         # Network: exactly the role's ports.
@@ -327,10 +300,9 @@ class AwsBackend:
         )
 
         facts = pod_facts(ctx)
-        rpc_cidrs = tuple(node.rpc_allowed_cidrs)
 
         def user_data(resolved: list[Any]) -> str:
-            files, volume_id, key_arn, tm_arn, own_host = resolved
+            files, volume_id, key_arn, agent_env, own_host = resolved
             plan = vm.boot_plan(
                 vm.VmNode(
                     pod=facts,
@@ -339,8 +311,7 @@ class AwsBackend:
                     data_device=vm.aws_data_device(volume_id),
                     node_key_secret=key_arn,
                     region=region,
-                    tm_key_secret=tm_arn,
-                    rpc_allowed_cidrs=rpc_cidrs,
+                    keyagent_env=agent_env,
                 ),
                 files,
             )
@@ -350,7 +321,7 @@ class AwsBackend:
             inputs.files,
             data.id,
             key_secret.arn,
-            tm_secret.arn if tm_secret is not None else None,
+            tm_keys.keys.agent_env if tm_keys is not None else None,
             host,
         ).apply(user_data)
 
@@ -411,6 +382,7 @@ class AwsBackend:
             "public_ip": public_ip,
             "node_key_secret": key_secret.arn,
             "availability_zone": zone,
+            **({"tm_key_secret": tm_keys.keys.secret_ref} if tm_keys is not None else {}),
         }
         rpc_endpoint = pulumi.Output.concat("https://", host) if serves_rpc(ctx) else None
         return NodeDeployment(rpc_endpoint=rpc_endpoint, extra_outputs=extra)

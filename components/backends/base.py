@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pulumi
 
 from lacchain.network_plan import MemberPlan
-from lacchain.stack_config import NetworkConfig, NodeConfig
+from lacchain.stack_config import NetworkConfig, NodeConfig, RpcTls
+
+if TYPE_CHECKING:  # the vault module imports both cloud SDKs; backends receive a vault, they never build one
+    from components.orion_key_vault import NodeKeyVault, OrionKeyVault, Reader
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,24 @@ class ServiceImages:
 
 
 @dataclass(frozen=True)
+class TmKeyAccess:
+    """A writer's place in its member's ``OrionKeyVault``, which exists before the node (its key agent's settings
+    go into the node's boot files). The backend grants the node's identity with ``grant`` as soon as it has created
+    it, and makes the node's compute depend on what ``grant`` returns, so the agent's first run is authorized."""
+
+    vault: OrionKeyVault
+    node: str
+
+    @property
+    def keys(self) -> NodeKeyVault:
+        """``secret_ref`` (not secret) and ``agent_env`` (the agent's ``LACCHAIN_KEYAGENT_*`` settings)."""
+        return self.vault.nodes[self.node]
+
+    def grant(self, reader: Reader) -> list[pulumi.Resource]:
+        return self.vault.grant(self.node, reader)
+
+
+@dataclass(frozen=True)
 class NodeContext:
     """Everything static a backend needs to know about the node it deploys."""
 
@@ -43,6 +64,10 @@ class NodeContext:
     images: ServiceImages
     provider: pulumi.ProviderResource | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    tm_keys: TmKeyAccess | None = None
+    """Writers with a transaction manager: where their keys are kept (None for every other node)."""
+    rpc_tls: RpcTls | None = None
+    """Kubernetes nodes that serve RPC: the cert-manager issuer of nginx's certificate (None: self-signed)."""
 
     @property
     def resource_name(self) -> str:

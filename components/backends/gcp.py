@@ -6,9 +6,10 @@ region):
 - a static external address (``staticAddress``, the default) reserved in phase one: the host of its enode;
 - a dedicated service account, and a Secret Manager secret holding the Besu node key (the version's input is the
   Pulumi secret) on which that account, and only that account, has ``roles/secretmanager.secretAccessor``. The
-  account has no project-level role at all. Writers with a transaction manager also get a protected, initially
-  empty TM-key secret on which the account is accessor and version manager: the key agent stores the TM identity
-  there on first boot (``services/keyagent/stores/gcp.py`` needs both roles; nothing else can touch it);
+  account has no project-level role at all. Writers with a transaction manager keep their TM keys in the member's
+  ``OrionKeyVault`` for the project and region (Cloud KMS key, a CMEK-encrypted, protected secret per node, created
+  before the nodes): once the account exists the vault makes it accessor and version manager of that node's secret
+  only (``services/keyagent/stores/gcp.py`` needs both roles), and the key agent's settings are its ``agent_env``;
 - VPC firewall rules targeting that service account (not network tags, which anyone who can edit the instance can
   change): exactly the role's ports from ``lacchain.vm.ingress_rules``, and a lower-priority deny of everything else,
   which also overrides the ``default`` network's allow-SSH/RDP/ICMP rules for this node;
@@ -58,7 +59,6 @@ NO_SOURCE = "192.0.2.0/32"
 """RFC 5737 documentation address. A firewall rule cannot exist without a source; when a node knows no peer by IP
 its p2p rule is created *disabled* with this source, which no packet can come from."""
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
-SECRET_VERSION_MANAGER = "roles/secretmanager.secretVersionManager"
 
 
 def firewall_rule_args(rule: vm.IngressRule) -> list[gcp.compute.FirewallAllowArgs]:
@@ -128,6 +128,9 @@ class GcpBackend:
             address.address if address is not None else pulumi.Output.from_input(node.dns_name or "")
         )
         has_tm = node.transaction_manager is not TransactionManager.NONE
+        tm_keys = ctx.tm_keys
+        if has_tm != (tm_keys is not None):
+            raise ValueError(f"{name}: a writer with a transaction manager, and only it, has a key vault entry")
 
         # Identity: one service account per node, with no project role; rights only on its own secrets.
         account = gcp.serviceaccount.Account(
@@ -153,7 +156,7 @@ class GcpBackend:
             secret_data=secret_value(inputs.node_key),
             opts=self._opts(ctx, parent),
         )
-        grants = [
+        grants: list[pulumi.Resource] = [
             gcp.secretmanager.SecretIamMember(
                 f"{name}-node-key-accessor",
                 project=project,
@@ -163,27 +166,10 @@ class GcpBackend:
                 opts=self._opts(ctx, parent),
             )
         ]
-        tm_secret: gcp.secretmanager.Secret | None = None
-        if has_tm:
-            tm_secret = gcp.secretmanager.Secret(
-                f"{name}-tm-keys",
-                secret_id=short_name(f"lacchain-{name}-tm-keys", 255),
-                project=project,
-                replication={"auto": {}},
-                labels=labels,
-                opts=self._opts(ctx, parent, protect=True, retain_on_delete=True),
-            )
-            for role, suffix in ((SECRET_ACCESSOR, "accessor"), (SECRET_VERSION_MANAGER, "version-manager")):
-                grants.append(
-                    gcp.secretmanager.SecretIamMember(
-                        f"{name}-tm-keys-{suffix}",
-                        project=project,
-                        secret_id=tm_secret.secret_id,
-                        role=role,
-                        member=member_id,
-                        opts=self._opts(ctx, parent),
-                    )
-                )
+        if tm_keys is not None:
+            from components.orion_key_vault import GcpReader
+
+            grants += tm_keys.grant(GcpReader(account.email))
 
         # Network: the role's ports for this account's instances, then nothing.
         self._firewall(ctx, parent, inputs, host, account.email, network, has_tm)
@@ -202,10 +188,9 @@ class GcpBackend:
         )
 
         facts = pod_facts(ctx)
-        rpc_cidrs = tuple(node.rpc_allowed_cidrs)
 
         def startup_script(resolved: list[Any]) -> str:
-            files, key_name, tm_name, own_host = resolved
+            files, key_name, agent_env, own_host = resolved
             plan = vm.boot_plan(
                 vm.VmNode(
                     pod=facts,
@@ -213,15 +198,14 @@ class GcpBackend:
                     host=own_host,
                     data_device=vm.gce_data_device(),
                     node_key_secret=key_name,
-                    tm_key_secret=tm_name,
-                    rpc_allowed_cidrs=rpc_cidrs,
+                    keyagent_env=agent_env,
                 ),
                 files,
             )
             return cloud_init.render_startup_script(plan)
 
         script = pulumi.Output.all(
-            inputs.files, key_secret.name, tm_secret.name if tm_secret is not None else None, host
+            inputs.files, key_secret.name, tm_keys.keys.agent_env if tm_keys is not None else None, host
         ).apply(startup_script)
 
         access: dict[str, Any] = {"network_tier": "PREMIUM"}
@@ -274,6 +258,7 @@ class GcpBackend:
             "public_ip": public_ip,
             "service_account": account.email,
             "node_key_secret": key_secret.name,
+            **({"tm_key_secret": tm_keys.keys.secret_ref} if tm_keys is not None else {}),
         }
         rpc_endpoint = pulumi.Output.concat("https://", host) if serves_rpc(ctx) else None
         return NodeDeployment(rpc_endpoint=rpc_endpoint, extra_outputs=extra)

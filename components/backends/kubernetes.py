@@ -4,13 +4,19 @@ The objects are rendered by ``lacchain.kubernetes`` (pure, schema-validated in t
 them with Pulumi, adding what only Pulumi can express: the data volume is ``protect``-ed and kept on delete, the
 node key Secret is a Pulumi secret, and the pod template carries a checksum of the rendered files so that a
 config change rolls the pod.
+
+A writer with a transaction manager also gets its ServiceAccount, then (through ``ctx.tm_keys``) the member's
+OrionKeyVault grants that account its one TM key Secret; the key agent's settings (the vault's ``agent_env``) go
+into the node's own config ConfigMap (one object per node, and one checksum that rolls the pod when either the
+files or the settings change). The StatefulSet waits for all of them. A node whose RPC certificate
+comes from cert-manager gets its ``Certificate`` here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,11 +25,13 @@ from pydantic.alias_generators import to_snake
 from components.backends.base import NodeContext, NodeDeployment, NodeInputs, lift
 from lacchain import kubernetes as manifests
 from lacchain.network_plan import GENESIS_JSON
-from lacchain.roles import TransactionManager
 from lacchain.sizing import size_class
 from lacchain.stack_config import P2pExposure
 
 K8S_PROVIDER_PREFIX = "k8s"
+T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
 
 
 def _images(ctx: NodeContext) -> manifests.Images:
@@ -44,6 +52,14 @@ def node_objects(ctx: NodeContext) -> manifests.NodeObjects:
     node = ctx.node
     namespace = node.placement.namespace
     assert namespace is not None  # the stack schema requires it on Kubernetes
+    tls = ctx.rpc_tls
+    tm_keys_secret = None
+    if ctx.tm_keys is not None:
+        from components.orion_key_vault import kubernetes_secret_name
+
+        keys = ctx.tm_keys.keys
+        if keys.known_agent_env is not None and "LACCHAIN_KEYAGENT_MOUNT_DIR" in keys.known_agent_env:
+            tm_keys_secret = kubernetes_secret_name(ctx.member, node.name)  # kept as a Kubernetes Secret
     return manifests.NodeObjects(
         member=ctx.member,
         name=node.name,
@@ -58,6 +74,10 @@ def node_objects(ctx: NodeContext) -> manifests.NodeObjects:
         p2p_service_type="LoadBalancer" if node.p2p_exposure is P2pExposure.LOAD_BALANCER else "NodePort",
         dns_name=node.dns_name,
         ethstats_url=ctx.network.ethstats_url,
+        rpc_tls=manifests.RpcTlsSource.SECRET if tls is not None else manifests.RpcTlsSource.SELF_SIGNED,
+        rpc_tls_issuer=tls.issuer if tls is not None else None,
+        rpc_tls_dns_names=tuple(tls.dns_names) if tls is not None else (),
+        tm_keys_secret=tm_keys_secret,
     )
 
 
@@ -74,6 +94,17 @@ def _register(kind: str, name: str, manifest: Mapping[str, Any], opts: pulumi.Re
         "PodDisruptionBudget": k8s.policy.v1.PodDisruptionBudget,
         "Namespace": k8s.core.v1.Namespace,
     }
+    if kind not in classes:
+        # A custom resource (cert-manager's Certificate): the generic class takes apiVersion and kind as arguments.
+        document = {**manifest, **override}
+        return k8s.apiextensions.CustomResource(
+            name,
+            api_version=document["apiVersion"],
+            kind=document["kind"],
+            metadata=document["metadata"],
+            spec=document["spec"],
+            opts=opts,
+        )
     # Top-level fields are constructor arguments (snake_case); nested objects keep the API's camelCase keys,
     # which the SDK passes through unchanged.
     fields = {to_snake(k): v for k, v in {**manifest, **override}.items() if k not in ("apiVersion", "kind")}
@@ -93,12 +124,13 @@ class KubernetesBackend:
         files = inputs.own_files
 
         name = ctx.resource_name
+        settings = self._keyagent_settings(ctx)
         config = _register(
             "ConfigMap",
             f"{name}-config",
             manifests.configmap(static, {}),
             ctx.opts(parent),
-            data=lift(files, lambda f: manifests.configmap(static, f)["data"]),
+            data=_combine(files, settings, lambda f, env: manifests.configmap(static, f, env)["data"]),
         )
         key = _register(
             "Secret",
@@ -120,19 +152,53 @@ class KubernetesBackend:
         if static.serves_rpc:
             _register("Service", f"{name}-rpc", manifests.rpc_service(static), ctx.opts(parent))
             rpc_endpoint = pulumi.Output.from_input(f"https://{name}-rpc.{static.namespace}.svc.cluster.local")
-        if ctx.node.transaction_manager is not TransactionManager.NONE:
-            depends.append(_register("ServiceAccount", name, manifests.service_account(static), ctx.opts(parent)))
+            if static.rpc_tls_issuer is not None:
+                _register("Certificate", f"{name}-rpc-tls", manifests.rpc_certificate(static), ctx.opts(parent))
+        if static.has_tm:
+            depends += self._key_agent(ctx, static, parent)
         # The pod spec is static; only its config checksum waits for the rendered files. The pod rolls when its
         # own files or the genesis change; allowlist changes are applied live (the DDNS daemon calls
         # perm_addNodesToAllowlist) rather than restarting every node of the member.
         statefulset = manifests.statefulset(static)
         annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
-        annotations[manifests.CHECKSUM_ANNOTATION] = lift(
+        annotations[manifests.CHECKSUM_ANNOTATION] = _combine(
             inputs.plan,
-            lambda p: manifests.checksum({**p[ctx.node.name].files, GENESIS_JSON: p.shared.get(GENESIS_JSON, "")}),
+            settings,
+            lambda p, env: manifests.checksum(
+                {**p[ctx.node.name].files, GENESIS_JSON: p.shared.get(GENESIS_JSON, ""), **(env or {})}
+            ),
         )
         _register("StatefulSet", name, statefulset, ctx.opts(parent, depends_on=depends))
-        return NodeDeployment(rpc_endpoint=rpc_endpoint)
+        extra = {"tm_key_secret": ctx.tm_keys.keys.secret_ref} if ctx.tm_keys is not None else {}
+        return NodeDeployment(rpc_endpoint=rpc_endpoint, extra_outputs=extra)
+
+    @staticmethod
+    def _keyagent_settings(ctx: NodeContext) -> pulumi.Input[dict[str, str] | None]:
+        """The vault's ``agent_env`` for the node (None without a transaction manager): plain when the vault knows
+        it up front (names only, on kubernetes), so large members build no Output for it."""
+        if ctx.tm_keys is None:
+            return None
+        keys = ctx.tm_keys.keys
+        return dict(keys.known_agent_env) if keys.known_agent_env is not None else keys.agent_env
+
+    @staticmethod
+    def _key_agent(ctx: NodeContext, static: manifests.NodeObjects, parent: pulumi.Resource) -> list[pulumi.Resource]:
+        """The writer's identity and its grant on its own TM key Secret: what the pod's init container needs
+        before it can run (its settings are in the node's config ConfigMap)."""
+        from components.orion_key_vault import KubernetesReader
+
+        if ctx.tm_keys is None:
+            raise ValueError(f"{ctx.resource_name} runs a transaction manager but the member gave it no key vault")
+        account = _register("ServiceAccount", ctx.resource_name, manifests.service_account(static), ctx.opts(parent))
+        grants = ctx.tm_keys.grant(KubernetesReader(static.namespace, manifests.service_account_name(static)))
+        return [account, *grants]
+
+
+def _combine(first: pulumi.Input[T], second: pulumi.Input[U], fn: Callable[[T, U], V]) -> pulumi.Input[V]:
+    """``fn(first, second)`` now when both are plain values (``lift`` for two inputs), else as an Output."""
+    if isinstance(first, pulumi.Output) or isinstance(second, pulumi.Output):
+        return pulumi.Output.all(first, second).apply(lambda both: fn(both[0], both[1]))
+    return fn(first, second)  # type: ignore[arg-type]
 
 
 class KubernetesClusters:

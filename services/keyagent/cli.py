@@ -3,6 +3,13 @@
 Exit codes: 0 keys written; 1 unexpected failure; 2 configuration; 3 output directory not memory-backed;
 4 access denied; 5 no key stored and creation disabled; 6 stored value corrupted; 7 store unavailable after
 retries; 8 concurrent change. One log line on stderr says what to fix; no line ever contains key material.
+
+Settings come from flags, then ``LACCHAIN_KEYAGENT_*`` environment variables, then ``--env-file`` (one
+``LACCHAIN_KEYAGENT_NAME=value`` a line, the systemd ``EnvironmentFile`` syntax): the deployments write the node's
+OrionKeyVault ``agent_env`` to ``/etc/lacchain/keyagent.env`` on every platform and pass ``--env-file`` to it.
+
+``python -m services.keyagent rpc-tls ...`` is the image's second job: a self-signed certificate for nginx when
+the node has no cert-manager issuer (``services.keyagent.rpc_tls``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lacchain.errors import InvalidInput
+from services.keyagent import rpc_tls
 from services.keyagent.agent import run
 from services.keyagent.build import build
 from services.keyagent.config import BACKENDS, ENV_PREFIX, AgentConfig, field_label
@@ -41,6 +49,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "directory. Every flag can also be set as LACCHAIN_KEYAGENT_<FLAG> (upper case, '_' for '-').",
     )
     add = parser.add_argument
+    add(ENV_FILE_FLAG, type=Path, default=None, help="file of LACCHAIN_KEYAGENT_* settings (below flags and env)")
     add("--backend", choices=BACKENDS, default=value("backend"), help="where the key document is stored")
     add("--secret", default=value("secret"), help="the node's secret reference (OrionKeyVault output secretRef)")
     add("--output-dir", type=Path, default=Path(str(value("output_dir", defaults.output_dir))))
@@ -90,8 +99,41 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     return parser
 
 
+ENV_FILE_FLAG = "--env-file"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``LACCHAIN_KEYAGENT_NAME=value`` lines (blank lines and ``#`` comments skipped, values taken literally, as
+    systemd's ``EnvironmentFile`` and docker's ``--env-file`` read them). Anything but the agent's own settings is
+    refused: the file configures this agent, it cannot slip credentials or other variables into it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{ENV_FILE_FLAG} ({ENV_PREFIX}ENV_FILE): cannot read {path} ({exc.strerror})") from None
+    settings: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, separator, setting = line.partition("=")
+        if not separator or not name.startswith(ENV_PREFIX) or name.upper() != name or " " in name:
+            raise ConfigError(f"{path} line {number}: not a {ENV_PREFIX}NAME=value setting")
+        settings[name] = setting
+    return settings
+
+
+def _env_file(argv: Sequence[str], env: Mapping[str, str]) -> Path | None:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument(ENV_FILE_FLAG, type=Path, default=None)
+    known, _ = pre.parse_known_args(list(argv))
+    named = env.get(f"{ENV_PREFIX}ENV_FILE")
+    return known.env_file or (Path(named) if named else None)
+
+
 def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> AgentConfig:
-    args = vars(_parser(env).parse_args(list(argv)))
+    path = _env_file(argv, env)
+    settings = {**read_env_file(path), **env} if path is not None else dict(env)  # the environment wins
+    args = vars(_parser(settings).parse_args(list(argv)))
+    args.pop("env_file")
     args["allow_create"] = not args.pop("no_create")
     args["backend"] = args["backend"] or ""
     args["secret"] = args["secret"] or ""
@@ -116,8 +158,11 @@ def load_templates(config: AgentConfig) -> TmTemplates:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     environment = os.environ if env is None else env
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == [rpc_tls.COMMAND]:
+        return rpc_tls.main(arguments[1:])
     try:
-        config = parse_config(sys.argv[1:] if argv is None else argv, environment)
+        config = parse_config(arguments, environment)
         templates = load_templates(config)
         wiring = build(config)
         run(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lacchain.layout import NODE_KEY_FILE, TM_PRIVATE_KEY_FILE, TM_PUBLIC_KEY_FILE, TM_TLS_DIR
+from lacchain.tm.paths import ORION_RUNTIME_NAME, TESSERA_RUNTIME_NAME
 from lacchain.tm.tessera_vault import KeyFilePaths, file_key_data, keys_section
 from services.keyagent.document import KeyDocument
 from services.keyagent.tm_config import merged_orion_config, merged_tessera_config
@@ -34,8 +35,10 @@ PRIVATE_FILE = Path(TM_PRIVATE_KEY_FILE).name
 NODE_KEY = Path(NODE_KEY_FILE).name
 TLS_DIR = Path(TM_TLS_DIR).name
 TESSERA_KEYS_FILE = "tm-keys.json"
-TESSERA_CONFIG_FILE = "tessera-config.json"
-ORION_CONFIG_FILE = "orion.conf"
+TESSERA_CONFIG_FILE = TESSERA_RUNTIME_NAME
+"""The runtime configuration the transaction manager starts from (``lacchain.tm.paths``): images, manifests and VM
+units name it there, so the agent takes the name from the same place."""
+ORION_CONFIG_FILE = ORION_RUNTIME_NAME
 TLS_FILES = {"certificate": "node.crt", "key": "node.key", "ca": "ca.crt"}
 """File names in ``tls/``: what ``lacchain.tm.config`` points Orion and Tessera at (kept equal by a test)."""
 

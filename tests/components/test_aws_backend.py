@@ -8,6 +8,7 @@ the program generates is audited with parliament; the node key must appear nowhe
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from lacchain.genesis import GenesisSpec, build_genesis, render_genesis
 from lacchain.keys import NodeKey
 from lacchain.presets import preset
 from lacchain_cli.synth import SECRET, RecordedResource, SynthResult, run_program, write_output
+from services.keyagent.cli import parse_config
+from tests.components.harness import cloud_stand_ins
 from tests.unit.test_cloud_init import assert_valid_cloud_config, systemd_verify, write_files_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,6 +36,7 @@ KEYS = {
     for name in ("validator-1", "boot-1", "writer-1", "observer-1")
 }
 PLACEMENT = {"region": "sa-east-1"}
+VAULT = "acme-tm-keys-sa-east-1"
 
 
 def aws_stack(**network: Any) -> dict[str, Any]:
@@ -74,7 +78,8 @@ def aws_stack(**network: Any) -> dict[str, Any]:
 
 
 def synth(document: dict[str, Any], project: Path = REPO, stack: str = "test") -> SynthResult:
-    return run_program(stack, document, lambda: member_program(project))
+    with cloud_stand_ins():
+        return run_program(stack, document, lambda: member_program(project))
 
 
 @pytest.fixture(scope="module")
@@ -281,12 +286,51 @@ def test_the_instance_fetches_its_own_secret_at_boot(result: SynthResult) -> Non
     )
 
 
-def test_tm_key_secret_is_protected_and_only_on_writers_with_a_tm(result: SynthResult) -> None:
+def test_tm_keys_live_in_the_regions_vault_under_its_customer_managed_key(result: SynthResult) -> None:
+    """No TM secret of the backend's own: the member's OrionKeyVault for sa-east-1 keeps it, encrypted with the
+    vault's KMS key (rotation on), protected like the chain data, one per writer with a transaction manager."""
     secrets = of_type(result, "aws:secretsmanager/secret:Secret")
-    assert set(secrets) == {f"acme-{n}-node-key" for n in KEYS} | {"acme-writer-1-tm-keys"}
-    tm = secrets["acme-writer-1-tm-keys"]
-    assert tm.protect and tm.retain_on_delete
+    assert set(secrets) == {f"acme-{n}-node-key" for n in KEYS} | {f"{VAULT}-writer-1"}
+    vault = one(result, "lacchain:index:OrionKeyVault", VAULT)
+    key = one(result, "aws:kms/key:Key", f"{VAULT}-kms")
+    tm = secrets[f"{VAULT}-writer-1"]
+    assert tm.parent == key.parent == vault.urn
+    assert tm.inputs["name"] == "lacchain/acme/writer-1/tm-keys" and tm.inputs["region"] == "sa-east-1"
+    assert tm.inputs["kmsKeyId"] == key_arn(result)
+    assert key.inputs["enableKeyRotation"] is True and key.inputs["region"] == "sa-east-1"
+    assert tm.protect and tm.retain_on_delete and key.protect and key.retain_on_delete
     assert not secrets["acme-writer-1-node-key"].protect
+    for resource in (vault, key, tm):
+        assert resource.provider is None or resource.provider.endswith("::aws-acme-sa-east-1")
+    assert tm.provider is not None and key.provider is not None
+    assert "aws:secretsmanager/secretVersion:SecretVersion" not in {
+        r.type for r in result.resources if r.parent == vault.urn
+    }
+
+
+def key_arn(result: SynthResult) -> str:
+    """The vault key's ARN, as the node's secret is encrypted with it: a KMS key of the node's region and account.
+    The policy and the agent's settings are compared against it."""
+    secret = one(result, "aws:secretsmanager/secret:Secret", f"{VAULT}-writer-1")
+    arn = str(secret.inputs["kmsKeyId"])
+    assert re.fullmatch(r"arn:aws:kms:sa-east-1:123456789012:key/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", arn), arn
+    return arn
+
+
+def test_the_user_data_carries_the_vaults_agent_settings_as_the_agent_reads_them(
+    result: SynthResult, tmp_path: Path
+) -> None:
+    written = write_files_of(yaml.safe_load(user_data(result, "writer-1")))
+    settings = tmp_path / vm.KEYAGENT_ENV
+    settings.write_text(written[f"{layout.CONFIG_DIR}/{vm.KEYAGENT_ENV}"][1])
+    config = parse_config(["--env-file", str(settings)], {})  # the agent's own reader of the file
+    assert (config.backend, config.region) == ("aws", "sa-east-1")
+    assert config.secret == result.outputs["nodes"]["writer-1"]["tm_key_secret"]
+    assert config.secret.startswith(
+        "arn:aws:secretsmanager:sa-east-1:123456789012:secret:lacchain/acme/writer-1/tm-keys-"
+    )
+    assert config.kms_key_id == key_arn(result) and config.kms_key_id.startswith("arn:aws:kms:sa-east-1:")
+    assert "tm_key_secret" not in result.outputs["nodes"]["boot-1"]
 
 
 # --- identity ---------------------------------------------------------------------------------------------------
@@ -304,7 +348,7 @@ def _findings(policy: str) -> list[tuple[str, str, str]]:
 def test_every_generated_policy_is_parliament_clean_and_scoped_to_the_nodes_own_secrets(result: SynthResult) -> None:
     policies = of_type(result, "aws:iam/rolePolicy:RolePolicy")
     assert set(policies) == {f"acme-{n}-{p}" for n in KEYS for p in ("node-key", "session-manager")} | {
-        "acme-writer-1-tm-keys"
+        f"{VAULT}-writer-1-read"
     }
     for name, policy in policies.items():
         text = policy.inputs["policy"]
@@ -320,14 +364,25 @@ def test_every_generated_policy_is_parliament_clean_and_scoped_to_the_nodes_own_
                 assert statement["Resource"].startswith(
                     f"arn:aws:secretsmanager:sa-east-1:123456789012:secret:lacchain/acme/{own}/node-key-"
                 )
-            elif name.endswith("-tm-keys"):
-                assert sorted(actions) == ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
-                assert "/writer-1/tm-keys-" in statement["Resource"]
+            elif name.endswith("-read"):
+                # the vault's policy: the node's own TM secret (and its Tessera mirrors), the key only through it
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                if all(a.startswith("secretsmanager:") for a in actions):
+                    assert all("lacchain/acme/writer-1/tm-keys" in r for r in resources)
+                else:
+                    assert sorted(actions) == ["kms:Decrypt", "kms:GenerateDataKey"]
+                    assert resources == [key_arn(result)]
+                    assert statement["Condition"]["StringEquals"] == {
+                        "kms:ViaService": "secretsmanager.sa-east-1.amazonaws.com"
+                    }
             else:
                 assert sorted(actions) == sorted(aws_backend.SESSION_MANAGER_ACTIONS)
                 assert statement["Resource"] == "*"  # these actions have no resource-level permissions
                 assert all(a.startswith(("ssm:UpdateInstanceInformation", "ssmmessages:")) for a in actions)
-        owner = name.removesuffix("-node-key").removesuffix("-session-manager").removesuffix("-tm-keys")
+        owner = name.removesuffix("-node-key").removesuffix("-session-manager")
+        owner = "acme-writer-1" if name == f"{VAULT}-writer-1-read" else owner
         assert policy.inputs["role"] == f"{owner}-role-id"
 
 
@@ -351,8 +406,8 @@ def test_instances_wait_for_their_permissions(result: SynthResult) -> None:
     profile = one(result, "aws:iam/instanceProfile:InstanceProfile", "acme-writer-1-profile")
     assert profile.inputs["role"] == "acme-writer-1-role-id"  # a role's id is its name
     instance = one(result, "aws:ec2/instance:Instance", "acme-writer-1")
-    for policy in ("node-key", "session-manager", "tm-keys"):
-        assert any(d.endswith(f"::acme-writer-1-{policy}") and "rolePolicy" in d for d in instance.depends_on)
+    for policy in ("acme-writer-1-node-key", "acme-writer-1-session-manager", f"{VAULT}-writer-1-read"):
+        assert any(d.endswith(f"::{policy}") and "rolePolicy" in d for d in instance.depends_on), policy
 
 
 def test_one_provider_per_region_under_the_member(result: SynthResult) -> None:
@@ -361,8 +416,8 @@ def test_one_provider_per_region_under_the_member(result: SynthResult) -> None:
     assert providers[0].inputs["region"] == "sa-east-1"
     assert providers[0].parent is not None and providers[0].parent.endswith("::acme")
     for resource in result.resources:
-        if resource.type.startswith("aws:"):
-            assert resource.provider is not None and resource.provider.endswith("::aws-acme-sa-east-1")
+        if resource.type.startswith("aws:"):  # the vault's KMS key, secret and grant included
+            assert resource.provider is not None and resource.provider.endswith("::aws-acme-sa-east-1"), resource.name
 
 
 # --- outputs ----------------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from components.member import member_program
 from lacchain import cloud_init, layout, vm
 from lacchain.keys import NodeKey
 from lacchain_cli.synth import SECRET, RecordedResource, SynthResult, run_program, write_output
+from services.keyagent.cli import parse_config
+from tests.components.harness import cloud_stand_ins
 from tests.unit.test_cloud_init import assert_valid_cloud_config, systemd_verify
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,9 +73,13 @@ def gcp_stack() -> dict[str, Any]:
     }
 
 
+VAULT = "acme-tm-keys-acme-chain-southamerica-east1"
+
+
 @pytest.fixture(scope="module")
 def result() -> SynthResult:
-    return run_program("test", gcp_stack(), lambda: member_program(REPO))
+    with cloud_stand_ins():
+        return run_program("test", gcp_stack(), lambda: member_program(REPO))
 
 
 def of_type(result: SynthResult, resource_type: str) -> dict[str, RecordedResource]:
@@ -253,34 +259,76 @@ def test_node_key_is_only_in_its_secret_version(result: SynthResult, tmp_path: P
 def test_each_account_may_read_only_its_own_secrets(result: SynthResult) -> None:
     grants = of_type(result, "gcp:secretmanager/secretIamMember:SecretIamMember")
     expected = {f"acme-{n}-node-key-accessor" for n in KEYS} | {
-        "acme-writer-1-tm-keys-accessor",
-        "acme-writer-1-tm-keys-version-manager",
+        f"{VAULT}-writer-1-secretAccessor",
+        f"{VAULT}-writer-1-secretVersionManager",
     }
     assert set(grants) == expected
     for name, grant in grants.items():
-        node = name.removeprefix("acme-").split("-node-key")[0].split("-tm-keys")[0]
+        node = "writer-1" if name.startswith(VAULT) else name.removeprefix("acme-").split("-node-key")[0]
         assert grant.inputs["member"] == f"serviceAccount:{email(node)}"
         if "-node-key-" in name:
-            assert grant.inputs["role"] == "roles/secretmanager.secretAccessor"
+            assert grant.inputs["role"] == gcp_backend.SECRET_ACCESSOR
             assert grant.inputs["secretId"] == f"lacchain-acme-{node}-node-key"
         else:
+            # the vault's grant, on the writer's own TM secret: read it, and add its first version (key agent)
             assert grant.inputs["secretId"] == "lacchain-acme-writer-1-tm-keys"
-            assert grant.inputs["role"] in (gcp_backend.SECRET_ACCESSOR, gcp_backend.SECRET_VERSION_MANAGER)
-    # no project-, folder- or account-level grant of any kind
-    assert not [
+            assert grant.inputs["role"] in (
+                "roles/secretmanager.secretAccessor",
+                "roles/secretmanager.secretVersionManager",
+            )
+    # no project-, folder- or account-level grant of any kind; the one key-level grant is the vault's CMEK grant
+    # to Secret Manager's own service agent (it encrypts the TM secrets with the vault key)
+    others = [
         r
         for r in result.resources
         if "iam" in r.type.lower()
         and r.type not in ("gcp:secretmanager/secretIamMember:SecretIamMember",)
         and not r.type.startswith("gcp:serviceaccount/account")
     ]
-    tm = one(result, "gcp:secretmanager/secret:Secret", "acme-writer-1-tm-keys")
+    assert [(r.type, r.inputs["role"], r.inputs["member"]) for r in others] == [
+        (
+            "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+            "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            "serviceAccount:service-123456789012@gcp-sa-secretmanager.iam.gserviceaccount.com",
+        )
+    ]
+    tm = one(result, "gcp:secretmanager/secret:Secret", f"{VAULT}-writer-1")
     assert tm.protect and tm.retain_on_delete
+
+
+def test_tm_keys_live_in_the_vault_encrypted_with_its_regional_key(result: SynthResult) -> None:
+    vault = one(result, "lacchain:index:OrionKeyVault", VAULT)
+    assert vault.parent is not None and vault.parent.endswith("::acme")
+    ring = one(result, "gcp:kms/keyRing:KeyRing", f"{VAULT}-ring")
+    key = one(result, "gcp:kms/cryptoKey:CryptoKey", f"{VAULT}-key")
+    tm = one(result, "gcp:secretmanager/secret:Secret", f"{VAULT}-writer-1")
+    assert ring.inputs["location"] == "southamerica-east1" and ring.inputs["project"] == "acme-chain"
+    assert key.inputs["keyRing"] == f"{VAULT}-ring-id"
+    (replica,) = tm.inputs["replication"]["userManaged"]["replicas"]
+    assert replica == {"location": "southamerica-east1", "customerManagedEncryption": {"kmsKeyName": f"{VAULT}-key-id"}}
+    # Secret Manager's service agent may use the key (CMEK), nothing else gets a key-level role
+    (cmek,) = of_type(result, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember").values()
+    assert cmek.inputs["member"].endswith("@gcp-sa-secretmanager.iam.gserviceaccount.com")
+    for resource in (ring, key, tm, cmek):
+        assert resource.protect is (resource is not cmek)
+        assert resource.provider is not None and resource.provider.endswith("::gcp-acme-acme-chain-southamerica-east1")
+    # no TM secret of the backend's own any more
+    assert set(of_type(result, "gcp:secretmanager/secret:Secret")) == {f"acme-{n}-node-key" for n in KEYS} | {tm.name}
+
+
+def test_the_startup_script_carries_the_vaults_agent_settings(result: SynthResult, tmp_path: Path) -> None:
+    files = cloud_init.startup_script_files(script(result, "writer-1"))
+    settings = tmp_path / vm.KEYAGENT_ENV
+    settings.write_text(files[f"{layout.CONFIG_DIR}/{vm.KEYAGENT_ENV}"][1])
+    config = parse_config(["--env-file", str(settings)], {})  # the agent's own reader of the file
+    assert (config.backend, config.secret) == ("gcp", "projects/acme-chain/secrets/lacchain-acme-writer-1-tm-keys")
+    assert result.outputs["nodes"]["writer-1"]["tm_key_secret"] == config.secret
 
 
 def test_instances_wait_for_their_grants(result: SynthResult) -> None:
     instance = one(result, "gcp:compute/instance:Instance", "acme-writer-1")
-    assert sum("secretIamMember" in d and "acme-writer-1-" in d for d in instance.depends_on) == 3
+    grants = [d for d in instance.depends_on if "secretIamMember" in d]
+    assert len(grants) == 3 and sum(f"::{VAULT}-writer-1-" in d for d in grants) == 2
 
 
 def test_one_provider_per_project_and_region(result: SynthResult) -> None:

@@ -311,7 +311,7 @@ def test_kubernetes_grants_create_and_get_of_one_secret_and_creates_no_secret(mo
         assert get == {
             "apiGroups": [""],
             "resources": ["secrets"],
-            "resourceNames": [f"{node}-tm-keys"],
+            "resourceNames": [f"member-a-{node}-tm-keys"],  # member-prefixed: members may share a namespace
             "verbs": ["get"],
         }
         validate_manifest(role.inputs, "1.30.0", strict=True)
@@ -324,7 +324,7 @@ def test_kubernetes_grants_create_and_get_of_one_secret_and_creates_no_secret(mo
     _assert_no_key_material(mocks)
     _assert_outputs_keyless(out)
     config = parse_config([], out["env"])
-    assert (config.backend, config.secret, config.namespace) == ("kubernetes", "writer-1-tm-keys", "ns-1")
+    assert (config.backend, config.secret, config.namespace) == ("kubernetes", "member-a-writer-1-tm-keys", "ns-1")
     assert config.mount_dir is not None
 
 
@@ -426,7 +426,48 @@ def test_grants_can_follow_once_the_nodes_identity_exists(mocks: RecordingMocks)
     assert "already granted" in errors[0] and "not in this vault" in errors[1] and "give a AwsReader" in errors[2]
 
 
-def test_kubernetes_nodes_need_their_service_account_up_front() -> None:
+def test_kubernetes_nodes_need_their_service_account_or_the_vaults_namespace_up_front() -> None:
     args = OrionKeyVaultArgs("member-a", Platform.KUBERNETES, [KeyVaultNode("writer-1", TransactionManager.TESSERA)])
     with pytest.raises(InvalidInput, match="is required on kubernetes"):
         args.validate()
+    elsewhere = KeyVaultNode("writer-1", TransactionManager.TESSERA, KubernetesReader("other", "sa"))
+    with pytest.raises(InvalidInput, match="is not the vault's 'ns-1'"):
+        OrionKeyVaultArgs("member-a", Platform.KUBERNETES, [elsewhere], kubernetes_namespace="ns-1").validate()
+    with pytest.raises(InvalidInput, match="kubernetesNamespace"):
+        OrionKeyVaultArgs(
+            "member-a",
+            Platform.AWS,
+            [KeyVaultNode("w", TransactionManager.TESSERA)],
+            "us-east-1",
+            kubernetes_namespace="x",
+        ).validate()
+
+
+def test_kubernetes_nodes_listed_without_a_reader_are_granted_once_their_account_exists(
+    mocks: RecordingMocks,
+) -> None:
+    """The member program's order: the vault (with the agent's settings) first, the grant once the node's
+    ServiceAccount exists. Nothing is bound before the grant, and only in the Secret's namespace."""
+    nodes = [KeyVaultNode("writer-1", TransactionManager.TESSERA), KeyVaultNode("writer-2", TransactionManager.ORION)]
+    args = OrionKeyVaultArgs("member-a", Platform.KUBERNETES, nodes, kubernetes_namespace="ns-1")
+    errors: list[str] = []
+
+    def build() -> dict[str, Any]:
+        vault = OrionKeyVault("vault", args)
+        try:
+            vault.grant("writer-1", KubernetesReader("ns-2", "member-a-writer-1"))
+        except InvalidInput as exc:
+            errors.append(str(exc))
+        vault.grant("writer-1", KubernetesReader("ns-1", "member-a-writer-1"))
+        return {"env": vault.nodes["writer-2"].agent_env}
+
+    out = synthesize(build)
+    assert "not the namespace of its Secret" in errors[0]
+    # writer-2 was never granted: no Role, no RoleBinding for it (the vault itself creates none on kubernetes)
+    (role,) = _of_type(mocks, "kubernetes:rbac.authorization.k8s.io/v1:Role")
+    assert role.inputs["rules"][1]["resourceNames"] == ["member-a-writer-1-tm-keys"]
+    (binding,) = _of_type(mocks, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "member-a-writer-1", "namespace": "ns-1"}]
+    assert binding.inputs["metadata"]["namespace"] == "ns-1"
+    config = parse_config([], out["env"])  # an ungranted node's settings are complete already
+    assert (config.secret, config.namespace) == ("member-a-writer-2-tm-keys", "ns-1")

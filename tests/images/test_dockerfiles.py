@@ -12,8 +12,10 @@ import pytest
 from components.service_images import base_image
 from lacchain import layout
 from lacchain.besu.releases import DEFAULT_BESU_VERSION
-from lacchain.network_plan import ORION_CONF, TESSERA_JSON
+from lacchain.kubernetes import NODE_UID
 from lacchain.nginx import NGINX_CONFIG_FILE
+from lacchain.roles import TransactionManager
+from lacchain.tm import paths as tm_paths
 from tests.images.dockerfiles import (
     IMAGES_DIR,
     VERSION_TAG,
@@ -92,11 +94,21 @@ def test_besu_defaults_to_the_default_release_and_reads_the_rendered_config() ->
         assert entrypoint[entrypoint.index(variable) - 1] == "-u"
 
 
-def test_transaction_managers_read_the_files_the_network_plan_renders() -> None:
+def test_transaction_managers_start_from_the_key_agents_runtime_configuration() -> None:
+    """Not the rendered template: only the agent's copy lists every key version, so only it survives a rotation.
+    The pods and VM units pass the same arguments (``lacchain.tm.paths``), so the image default agrees with them."""
     tessera = exec_form(IMAGES_DIR / "tessera/Dockerfile", "CMD")
     orion = exec_form(IMAGES_DIR / "orion/Dockerfile", "CMD")
-    assert tessera == ["-configfile", f"{layout.CONFIG_DIR}/{TESSERA_JSON}"]
-    assert orion == [f"{layout.CONFIG_DIR}/{ORION_CONF}"]
+    assert tessera == tm_paths.transaction_manager_args(TransactionManager.TESSERA)
+    assert orion == tm_paths.transaction_manager_args(TransactionManager.ORION)
+    assert tessera == ["-configfile", f"{layout.SECRETS_DIR}/tessera-config.json"]
+    assert orion == [f"{layout.SECRETS_DIR}/orion.conf"]
+
+
+@pytest.mark.parametrize("image", ["keyagent", "tessera", "orion", "besu"])
+def test_images_sharing_the_keys_directory_run_as_the_nodes_uid(image: str) -> None:
+    """The agent writes 0600 files; Besu (privacy public key) and the transaction manager must own them."""
+    assert final_user(IMAGES_DIR / image / "Dockerfile") == f"{NODE_UID}:{NODE_UID}"
 
 
 def test_nginx_reads_the_rendered_config() -> None:

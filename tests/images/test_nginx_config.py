@@ -100,7 +100,7 @@ def test_hardening_directives() -> None:
         "ssl_protocols TLSv1.2 TLSv1.3;",
         "listen 443 ssl;",
         "server 127.0.0.1:4545;",
-        "ssl_certificate /run/lacchain/keys/nginx/tls.crt;",
+        "ssl_certificate /etc/nginx/tls/tls.crt;",  # where every platform mounts the node's certificate
     ):
         assert directive in text
 
@@ -289,3 +289,102 @@ def test_bursts_above_the_rate_limit_get_429(anvil_url: str, certificate: tuple[
         statuses = [_call(client, url).status_code for _ in range(10)]
     assert statuses[:3] == [200, 200, 200]  # the first request plus a burst of 2
     assert 429 in statuses[3:]
+
+
+# ---- the node's own configuration, as each platform mounts it --------------------------------------------------
+
+
+def _directive(text: str, name: str) -> list[str]:
+    return [
+        line.strip().removeprefix(name).strip().rstrip(";")
+        for line in text.splitlines()
+        if line.strip().startswith(name + " ")
+    ]
+
+
+def _paths_used(text: str) -> dict[str, str]:
+    """Every file path the configuration makes nginx read or write, by directive."""
+    names = ("pid", "ssl_certificate", "ssl_certificate_key", "client_body_temp_path", "proxy_temp_path")
+    return {name: _directive(text, name)[0] for name in names}
+
+
+def test_the_pod_mounts_what_its_plan_config_uses() -> None:
+    from lacchain import kubernetes as pod
+    from lacchain.network_plan import nginx_conf
+    from lacchain.roles import Platform, TransactionManager
+    from tests.services.keyagent.test_keyagent_wiring import pod_spec, writer
+
+    text = nginx_conf(("10.0.0.0/8",), Platform.KUBERNETES)
+    spec = pod_spec(writer(TransactionManager.TESSERA, rpc_tls=pod.RpcTlsSource.SELF_SIGNED))
+    (container,) = [c for c in spec["containers"] if c["name"] == "nginx"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    (port,) = container["ports"]
+    assert _directive(text, "listen") == [f"{port['containerPort']} ssl"] and port["containerPort"] > 1023
+    used = _paths_used(text)
+    for directive, path in used.items():
+        mount = next(m for at, m in mounts.items() if Path(path).is_relative_to(at))
+        writable = directive not in ("ssl_certificate", "ssl_certificate_key")
+        assert bool(mount.get("readOnly")) is not writable, directive
+        if writable:
+            assert "emptyDir" in volumes[mount["name"]]  # the read-only root stays read-only
+        else:
+            assert mount["name"] == "rpc-tls"
+    assert mounts["/etc/nginx/nginx.conf"]["subPath"] == "nginx.conf"
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    # clients still use 443: the Service maps it to the container port by name, the NetworkPolicy admits the pod port
+    service = pod.rpc_service(writer(TransactionManager.TESSERA))
+    assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": port["name"], "protocol": "TCP"}]
+    from lacchain.roles import Role
+
+    policy = pod.network_policy(pod.RolePolicy("acme", "lacchain", Role.WRITER, rpc_cidrs=["10.0.0.0/8"]))
+    rpc_rule = next(r for r in policy["spec"]["ingress"] if {"ipBlock": {"cidr": "10.0.0.0/8"}} in r["from"])
+    assert rpc_rule["ports"] == [{"port": port["containerPort"], "protocol": "TCP"}]
+
+
+def test_the_vm_binds_what_its_plan_config_uses() -> None:
+    from lacchain import vm
+    from lacchain.network_plan import nginx_conf
+    from lacchain.roles import Platform, TransactionManager
+    from tests.services.keyagent.test_keyagent_wiring import vm_writer
+
+    text = nginx_conf(("10.0.0.0/8",), Platform.AWS)
+    (container,) = [c for c in vm.containers(vm_writer(Platform.AWS, TransactionManager.TESSERA)) if c.name == "nginx"]
+    assert _directive(text, "listen") == ["443 ssl"]  # the host lets uid 1000 bind it (sysctl in the boot files)
+    binds = {b.target: b for b in container.binds}
+    for directive, path in _paths_used(text).items():
+        if directive.startswith("ssl_"):
+            bind = next(b for at, b in binds.items() if Path(path).is_relative_to(at))
+            assert bind.source == vm.RPC_TLS_DIR and bind.read_only  # lacchain-rpc-tls fills it at boot
+        else:
+            assert any(Path(path).is_relative_to(t) for t in container.tmpfs), directive
+
+
+@pytest.mark.slow
+def test_nginx_serves_the_pods_config_with_the_init_steps_certificate(tmp_path: Path) -> None:
+    """The plan's Kubernetes nginx.conf, moved to scratch paths, run by a real nginx with a pair made by the key
+    agent's ``rpc-tls`` command: nginx loads the PKCS#8 ECDSA key and a client verifies the certificate."""
+    from lacchain import nginx as rpc_proxy
+    from lacchain.network_plan import nginx_conf
+    from lacchain.roles import Platform
+    from services.keyagent.rpc_tls import self_signed
+
+    _nginx_installed()
+    certificate, key = self_signed(["localhost"], ["127.0.0.1"])
+    tls, run = tmp_path / "tls", tmp_path / "run"
+    tls.mkdir()
+    run.mkdir()
+    (tls / "tls.crt").write_text(certificate)
+    (tls / "tls.key").write_text(key)
+    port = standins.free_port()
+    text = nginx_conf(("127.0.0.1/32",), Platform.KUBERNETES)
+    text = text.replace(rpc_proxy.TLS_DIR, str(tls)).replace(rpc_proxy.RUNTIME_DIR, str(run))
+    text = text.replace(f"listen {rpc_proxy.UNPRIVILEGED_HTTPS_PORT} ssl;", f"listen 127.0.0.1:{port} ssl;")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    command = [NGINX, "-c", str(conf), "-p", str(tmp_path), "-e", "stderr", "-g", "daemon off;"]
+    with standins.child(command, "nginx", lambda: _port_open(port)):
+        context = ssl.create_default_context(cafile=str(tls / "tls.crt"))
+        with httpx.Client(verify=context, timeout=5) as client:
+            assert client.get(f"https://127.0.0.1:{port}/").status_code == 405  # allowed client, not a POST
+            assert client.get(f"https://localhost:{port}/liveness").status_code == 404

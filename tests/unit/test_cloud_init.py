@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import yaml
 
 from lacchain import cloud_init, gce_secret, layout, vm
 from lacchain import kubernetes as pod
+from lacchain.network_plan import NGINX_CONF, nginx_conf
 from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.sizing import size_class
 from lacchain.stack_config import Size
@@ -48,6 +50,33 @@ FILES = {
 }
 ROLES = [Role.VALIDATOR, Role.BOOT, Role.WRITER, Role.OBSERVER]
 VOLUME_ID = "vol-0123456789abcdef0"
+AWS_TM_SECRET = "arn:aws:secretsmanager:sa-east-1:123456789012:secret:lacchain/acme/writer-1/tm-keys-Ab12Cd"
+AWS_KMS_KEY = "arn:aws:kms:sa-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+GCP_TM_SECRET = "projects/acme/secrets/lacchain-acme-writer-1-tm-keys"
+
+
+def agent_env(platform: Platform) -> dict[str, str]:
+    """What OrionKeyVault hands a VM writer's key agent (its ``agent_env`` output) on each cloud."""
+    if platform is Platform.AWS:
+        return {
+            "LACCHAIN_KEYAGENT_BACKEND": "aws",
+            "LACCHAIN_KEYAGENT_SECRET": AWS_TM_SECRET,
+            "LACCHAIN_KEYAGENT_REGION": "sa-east-1",
+            "LACCHAIN_KEYAGENT_KMS_KEY_ID": AWS_KMS_KEY,
+            "LACCHAIN_KEYAGENT_OUTPUT_DIR": layout.SECRETS_DIR,
+        }
+    return {
+        "LACCHAIN_KEYAGENT_BACKEND": "gcp",
+        "LACCHAIN_KEYAGENT_SECRET": GCP_TM_SECRET,
+        "LACCHAIN_KEYAGENT_OUTPUT_DIR": layout.SECRETS_DIR,
+    }
+
+
+def files_for(role: Role, platform: Platform = Platform.AWS) -> dict[str, str]:
+    """The node's plan files: RPC-serving roles also get the plan's nginx.conf (``lacchain.network_plan``)."""
+    if role is Role.VALIDATOR:
+        return dict(FILES)
+    return {**FILES, NGINX_CONF: nginx_conf(("203.0.113.0/24",), platform)}
 
 
 def vm_node(role: Role, platform: Platform, **overrides: Any) -> vm.VmNode:
@@ -74,12 +103,7 @@ def vm_node(role: Role, platform: Platform, **overrides: Any) -> vm.VmNode:
         if aws
         else "projects/acme/secrets/lacchain-acme-n-node-key",
         "region": "sa-east-1" if aws else None,
-        "tm_key_secret": (
-            ("arn:aws:secretsmanager:sa-east-1:123456789012:secret:tm-Ab12Cd" if aws else "projects/acme/secrets/tm")
-            if tm is not TransactionManager.NONE
-            else None
-        ),
-        "rpc_allowed_cidrs": () if role is Role.VALIDATOR else ("203.0.113.0/24",),
+        "keyagent_env": agent_env(platform) if tm is not TransactionManager.NONE else None,
     }
     fields.update(overrides)
     return vm.VmNode(**fields)
@@ -156,7 +180,7 @@ def test_vm_runs_the_pod_containers_with_their_images_args_and_env(role: Role) -
     assert [c.name for c in translated] == [c["name"] for c in expected]
     for container, source in zip(translated, expected, strict=True):
         assert container.image == source["image"]
-        assert list(container.args) == list(vm.VM_ARGS.get(source["name"], source.get("args", [])))
+        assert list(container.args) == list(source.get("args", []))  # the pod's args are the agent's options too
         assert dict(container.env) == {e["name"]: e["value"] for e in source.get("env", []) if "value" in e}
         assert container.user == "1000:1000" and container.read_only and container.drop_all_capabilities
         argv = vm.docker_run(container)
@@ -178,22 +202,15 @@ def test_besu_reads_config_data_and_keys_where_the_pod_does() -> None:
     assert besu.data_dirs == (layout.BESU_DATA_PATH,)
 
 
-def test_keyagent_is_configured_by_its_environment_file_only() -> None:
+def test_keyagent_settings_file_is_the_vaults_agent_env() -> None:
     node = vm_node(Role.WRITER, Platform.AWS)
     agent = next(c for c in vm.containers(node) if c.name == "keyagent")
-    assert agent.init and agent.args == ()
-    assert agent.env_files == (f"{layout.CONFIG_DIR}/{vm.KEYAGENT_ENV}",)
-    env = dict(line.split("=", 1) for line in vm.keyagent_env(node).splitlines())
-    assert env == {
-        "LACCHAIN_KEYAGENT_BACKEND": "aws",
-        "LACCHAIN_KEYAGENT_SECRET": node.tm_key_secret,
-        "LACCHAIN_KEYAGENT_OUTPUT_DIR": layout.SECRETS_DIR,
-        "LACCHAIN_KEYAGENT_REGION": "sa-east-1",
-    }
-    from services.keyagent.cli import parse_config
-
-    config = parse_config([], env)  # the agent's own parser accepts exactly this
-    assert config.backend == "aws" and str(config.output_dir) == layout.SECRETS_DIR
+    assert agent.init and agent.args[:2] == ("--env-file", f"{layout.CONFIG_DIR}/{vm.KEYAGENT_ENV}")
+    lines = [line for line in vm.keyagent_env(node).splitlines() if not line.startswith("#")]
+    assert dict(line.split("=", 1) for line in lines) == agent_env(Platform.AWS)  # nothing added, nothing dropped
+    for bad in ({"AWS_SECRET_ACCESS_KEY": "x"}, {"LACCHAIN_KEYAGENT_SECRET": "a\nLACCHAIN_KEYAGENT_BACKEND=vault"}):
+        with pytest.raises(ValueError):
+            vm.keyagent_env(vm_node(Role.WRITER, Platform.AWS, keyagent_env=bad))
 
 
 def test_an_untranslatable_pod_volume_is_an_error_not_an_omission(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,15 +228,28 @@ def test_an_untranslatable_pod_volume_is_an_error_not_an_omission(monkeypatch: p
         vm.containers(vm_node(Role.BOOT, Platform.AWS))
 
 
+def test_vms_keep_their_own_certificate_and_key_sources() -> None:
+    """A pod rendered for Kubernetes (self-signed init step, TM keys in a Kubernetes Secret) is not a VM's."""
+    base = vm_node(Role.WRITER, Platform.AWS).pod
+    for changes in ({"rpc_tls": pod.RpcTlsSource.SELF_SIGNED}, {"tm_keys_secret": "acme-writer-1-tm-keys"}):
+        with pytest.raises(vm.VmRenderError, match="from the host"):
+            vm_node(Role.WRITER, Platform.AWS, pod=replace(base, **changes))
+
+
+def test_an_rpc_node_without_the_plans_nginx_conf_is_refused() -> None:
+    with pytest.raises(vm.VmRenderError, match=r"no nginx\.conf"):
+        vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), FILES)
+
+
 # --- the two deliveries -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("role", "platform"), ALL_NODES)
 def test_cloud_config_is_valid_and_writes_every_file(role: Role, platform: Platform, tmp_path: Path) -> None:
-    plan = vm.boot_plan(vm_node(role, platform), FILES)
+    plan = vm.boot_plan(vm_node(role, platform), files_for(role, platform))
     document = assert_valid_cloud_config(cloud_init.render_cloud_config(plan), tmp_path)
     written = write_files_of(document)
-    for relative, text in FILES.items():
+    for relative, text in files_for(role, platform).items():
         assert written[f"{layout.CONFIG_DIR}/{relative}"] == (0o644, text)
     assert document["runcmd"] == [[vm.BOOTSTRAP]]
     assert written[vm.BOOTSTRAP][0] == 0o755
@@ -228,7 +258,7 @@ def test_cloud_config_is_valid_and_writes_every_file(role: Role, platform: Platf
 
 @pytest.mark.parametrize(("role", "platform"), ALL_NODES)
 def test_startup_script_writes_exactly_the_cloud_config_files(role: Role, platform: Platform, tmp_path: Path) -> None:
-    plan = vm.boot_plan(vm_node(role, platform), FILES)
+    plan = vm.boot_plan(vm_node(role, platform), files_for(role, platform))
     script = cloud_init.render_startup_script(plan)
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
     assert cloud_init.startup_script_files(script) == write_files_of(cloud_init.cloud_config(plan))
@@ -238,7 +268,7 @@ def test_startup_script_writes_exactly_the_cloud_config_files(role: Role, platfo
 
 def test_startup_script_really_writes_the_files(tmp_path: Path) -> None:
     """Run the script's own ``write_file`` function (the lines above the bootstrap) into a scratch directory."""
-    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.GCP), FILES)
+    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.GCP), files_for(Role.WRITER))
     script = cloud_init.render_startup_script(plan)
     body = script.replace("write_file /", f"write_file {tmp_path}/").replace(f"\n{vm.BOOTSTRAP}\n", "\n")
     subprocess.run(["bash", "-c", body], check=True)
@@ -249,7 +279,7 @@ def test_startup_script_really_writes_the_files(tmp_path: Path) -> None:
 
 
 def test_ec2_user_data_is_gzip_within_the_limit_and_deterministic() -> None:
-    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.AWS), FILES)
+    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.AWS), files_for(Role.WRITER))
     encoded = cloud_init.ec2_user_data(plan)
     assert base64.b64decode(encoded)[:2] == b"\x1f\x8b"  # cloud-init recognises gzip by these bytes
     assert len(base64.b64decode(encoded)) <= cloud_init.EC2_USER_DATA_LIMIT
@@ -259,7 +289,7 @@ def test_ec2_user_data_is_gzip_within_the_limit_and_deterministic() -> None:
 
 def test_ec2_user_data_too_large_is_refused_with_sizes() -> None:
     noise = base64.b64encode(os.urandom(20000)).decode()  # incompressible
-    plan = vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), {**FILES, "genesis.json": noise})
+    plan = vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), {**files_for(Role.BOOT), "genesis.json": noise})
     with pytest.raises(cloud_init.UserDataTooLarge, match="EC2 accepts 16384"):
         cloud_init.ec2_user_data(plan)
 
@@ -267,12 +297,12 @@ def test_ec2_user_data_too_large_is_refused_with_sizes() -> None:
 @pytest.mark.parametrize("platform", [Platform.AWS, Platform.GCP])
 def test_units_verify_with_systemd(platform: Platform, tmp_path: Path) -> None:
     for role in ROLES:
-        plan = vm.boot_plan(vm_node(role, platform), FILES)
+        plan = vm.boot_plan(vm_node(role, platform), files_for(role, platform))
         systemd_verify({f.path: (f.mode, f.content) for f in plan.files}, tmp_path / role.value)
 
 
 def test_units_start_nothing_before_the_data_volume_and_key_are_there() -> None:
-    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.AWS), FILES)
+    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.AWS), files_for(Role.WRITER))
     besu = plan.file(f"{vm.SYSTEMD_DIR}/lacchain-besu.service").content
     assert f"RequiresMountsFor={layout.SECRETS_DIR} {layout.DATA_DIR}" in besu
     assert f"Requires=docker.service {vm.METADATA_GUARD_UNIT} {vm.NODE_KEY_UNIT} lacchain-keyagent.service" in besu
@@ -290,7 +320,7 @@ def test_units_start_nothing_before_the_data_volume_and_key_are_there() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_containers_lose_the_metadata_service_once_the_key_agent_is_done(role: Role) -> None:
-    plan = vm.boot_plan(vm_node(role, Platform.GCP), FILES)
+    plan = vm.boot_plan(vm_node(role, Platform.GCP), files_for(role))
     guard = plan.file(f"{vm.SYSTEMD_DIR}/{vm.METADATA_GUARD_UNIT}").content
     assert ("lacchain-keyagent.service" in guard) is (role is Role.WRITER)  # ordered after the key agent
     for container in vm.containers(vm_node(role, Platform.GCP)):
@@ -302,7 +332,7 @@ def test_containers_lose_the_metadata_service_once_the_key_agent_is_done(role: R
 
 @pytest.mark.parametrize("platform", [Platform.AWS, Platform.GCP])
 def test_scripts_pass_shellcheck(platform: Platform, tmp_path: Path) -> None:
-    plan = vm.boot_plan(vm_node(Role.WRITER, platform), FILES)
+    plan = vm.boot_plan(vm_node(Role.WRITER, platform), files_for(Role.WRITER))
     scripts = [f for f in plan.files if f.mode == 0o755 and f.content.startswith("#!/bin/")]
     assert {f.path for f in scripts} >= {
         vm.BOOTSTRAP,
@@ -319,7 +349,7 @@ def test_scripts_pass_shellcheck(platform: Platform, tmp_path: Path) -> None:
 def test_boot_files_hold_no_secret() -> None:
     """Only references to secrets: the node key and TM keys are fetched at boot."""
     key_hex = "0x" + "ab" * 32
-    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.AWS), FILES)
+    plan = vm.boot_plan(vm_node(Role.WRITER, Platform.AWS), files_for(Role.WRITER))
     text = cloud_init.render_cloud_config(plan)
     assert key_hex not in text and "PRIVATE KEY" not in text
     assert vm_node(Role.WRITER, Platform.AWS).node_key_secret in text
@@ -327,7 +357,7 @@ def test_boot_files_hold_no_secret() -> None:
 
 def test_a_file_outside_the_config_dir_is_refused() -> None:
     with pytest.raises(vm.VmRenderError, match="relative path"):
-        vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), {**FILES, "../../etc/passwd": "x"})
+        vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), {**files_for(Role.BOOT), "../../etc/passwd": "x"})
 
 
 # --- the scripts, run ------------------------------------------------------------------------------------------
@@ -538,11 +568,11 @@ def test_gce_secret_fetch_denied_says_which_role_and_leaks_nothing(
 
 
 def test_gce_secret_source_is_shipped_to_gcp_nodes_only() -> None:
-    gcp = vm.boot_plan(vm_node(Role.BOOT, Platform.GCP), FILES)
+    gcp = vm.boot_plan(vm_node(Role.BOOT, Platform.GCP), files_for(Role.BOOT))
     assert gcp.file(vm.GCE_SECRET).content == Path(gce_secret.__file__).read_text()
     fetch = gcp.file(vm.FETCH_NODE_KEY).content
     assert "--version 'projects/acme/secrets/lacchain-acme-n-node-key/versions/latest'" in fetch
-    aws = vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), FILES)
+    aws = vm.boot_plan(vm_node(Role.BOOT, Platform.AWS), files_for(Role.BOOT))
     assert all(f.path != vm.GCE_SECRET for f in aws.files)
 
 

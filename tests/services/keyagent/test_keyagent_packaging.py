@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lacchain.kubernetes import NODE_UID
 from lacchain.layout import SECRETS_DIR
 from tests.standins import ROOT
 
@@ -52,7 +53,8 @@ def test_dockerfile_is_hadolint_clean_and_non_root() -> None:
     result = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     text = DOCKERFILE.read_text()
-    assert "\nUSER 10001:10001\n" in text
+    # the node's one uid: Besu and the transaction manager read the 0600 key files the agent writes
+    assert f"\nUSER {NODE_UID}:{NODE_UID}\n" in text
     assert 'ENTRYPOINT ["python", "-m", "services.keyagent"]' in text
 
 
