@@ -38,6 +38,7 @@ from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.stack_config import CONFIG_NAMESPACE, MemberStack, NodeConfig, parse_member_stack
 
 if TYPE_CHECKING:  # imported when a member has writers with a transaction manager: it loads both cloud SDKs
+    from components.ddns_zone import DdnsZone
     from components.orion_key_vault import OrionKeyVault
 
 TYPE = "lacchain:index:Member"
@@ -160,6 +161,11 @@ class LacchainMember(pulumi.ComponentResource):
             if node.platform not in backends:
                 backends[node.platform] = make_backend(node.platform, stack.member, self)
         vaults = self._key_vaults(stack, backends, clusters)
+        self.ddns = self._ddns_zone(stack, keys, args.project_root, clusters)
+        ddns = stack.network.ddns
+        ddns_url: pulumi.Input[str] | None = (
+            self.ddns.update_url if self.ddns is not None else (ddns.url if ddns else None)
+        )
         nodes: dict[str, LacchainNode] = {}
         for node in stack.nodes:
             provider = clusters.provider(node.placement.context) if node.platform is Platform.KUBERNETES else None
@@ -174,6 +180,7 @@ class LacchainMember(pulumi.ComponentResource):
                 tags={"lacchain-member": stack.member, "lacchain-node": node.name, **stack.tags},
                 tm_keys=TmKeyAccess(vault, node.name) if vault is not None else None,
                 rpc_tls=stack.rpc_tls_of(node),
+                ddns_url=ddns_url,
             )
             nodes[node.name] = LacchainNode(
                 f"{stack.member}-{node.name}",
@@ -273,6 +280,71 @@ class LacchainMember(pulumi.ComponentResource):
             vaults[key] = OrionKeyVault(name, args, pulumi.ResourceOptions(parent=self, provider=provider))
         return vaults
 
+    def _ddns_zone(
+        self, stack: MemberStack, keys: Mapping[str, NodeKey], project_root: Path, clusters: KubernetesClusters
+    ) -> DdnsZone | None:
+        """The network's DDNS zone and update function, when this stack operates it (``network.ddns.platform``).
+        Its member list is this stack's nodes plus ``otherMembersFile``; the CA, tree and TSIG keys come from the
+        stack's secret config (``ddnsCa``, ``ddnsTreeKey``, ``ddnsTsigSecret``) as Pulumi secrets."""
+        ddns = stack.network.ddns
+        if ddns is None or ddns.platform is None:
+            return None
+        from components.ddns_zone import (
+            DdnsPlatform,
+            DdnsSettings,
+            DdnsZone,
+            DdnsZoneArgs,
+            OnPremDns,
+            OnPremKubernetes,
+        )
+
+        document = ddns_members_document(stack, keys, project_root)
+        onprem_dns = kubernetes = None
+        provider: pulumi.ProviderResource | None = None
+        if ddns.onprem is not None:
+            if stack.ddns_tsig_secret is None:
+                raise InvalidInput.single(
+                    f"{CONFIG_NAMESPACE}:ddnsTsigSecret",
+                    "required with network.ddns.platform onprem",
+                    f"pulumi config set --secret {CONFIG_NAMESPACE}:ddnsTsigSecret <base64 key from tsig-keygen>",
+                )
+            onprem = ddns.onprem
+            onprem_dns = OnPremDns(
+                onprem.server,
+                onprem.key_name,
+                pulumi.Output.secret(stack.ddns_tsig_secret),
+                onprem.algorithm,
+                onprem.server_zone,
+                tuple(onprem.name_servers),
+            )
+            if onprem.kubernetes is not None:
+                kubernetes = OnPremKubernetes(
+                    onprem.kubernetes.image, onprem.kubernetes.namespace, onprem.kubernetes.storage_class
+                )
+                provider = clusters.provider(onprem.kubernetes.context)
+        args = DdnsZoneArgs(
+            network=ddns.network,
+            zone=ddns.zone,
+            platform=DdnsPlatform(ddns.platform),
+            members=document,
+            settings=DdnsSettings(
+                window_seconds=ddns.window_seconds, allowed_private_cidrs=tuple(ddns.allowed_private_cidrs)
+            ),
+            existing_zone_id=ddns.existing_zone_id,
+            aws_region=ddns.region if ddns.platform == "aws" else None,
+            gcp_project=ddns.project,
+            gcp_region=ddns.region if ddns.platform == "gcp" else None,
+            onprem_dns=onprem_dns,
+            kubernetes=kubernetes,
+            update_url=ddns.onprem.url if ddns.onprem is not None else None,
+            tree_key=pulumi.Output.secret(stack.ddns_tree_key) if stack.ddns_tree_key else None,
+            ca=pulumi.Output.secret(stack.ddns_ca) if stack.ddns_ca else None,
+            lambda_layers=tuple(ddns.lambda_layers),
+            project_root=project_root,
+            tags={"lacchain-member": stack.member, **stack.tags},
+        )
+        return DdnsZone(f"{stack.member}-ddns", args, pulumi.ResourceOptions(parent=self, provider=provider))
+
     @staticmethod
     def _kubernetes_role_objects(stack: MemberStack, clusters: KubernetesClusters) -> None:
         groups: dict[tuple[str | None, str, Role], list[NodeConfig]] = {}
@@ -308,12 +380,49 @@ def _external_peer_cidrs(stack: MemberStack) -> list[str]:
     return sorted(cidrs)
 
 
+def ddns_members_document(stack: MemberStack, keys: Mapping[str, NodeKey], project_root: Path) -> dict[str, Any]:
+    """The DDNS function's member list: ``otherMembersFile`` (other members' nodes) plus this stack's nodes."""
+    ddns = stack.network.ddns
+    assert ddns is not None
+    nodes: list[dict[str, Any]] = []
+    if ddns.other_members_file is not None:
+        path = project_root / ddns.other_members_file
+        try:
+            other = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInput.single(
+                f"{CONFIG_NAMESPACE}:network.ddns.otherMembersFile", f"{path} cannot be read as JSON ({exc})"
+            ) from None
+        nodes.extend(other.get("nodes", []) if isinstance(other, dict) else [])
+    nodes.extend(
+        {
+            "nodeId": keys[node.name].node_id,
+            "name": node.name,
+            "role": node.role.value,
+            "transactionManager": node.transaction_manager is not TransactionManager.NONE,
+        }
+        for node in stack.nodes
+    )
+    return {"network": ddns.network, "nodes": nodes}
+
+
 def deploy_member(stack: MemberStack, project_root: Path) -> LacchainMember:
     """Declare the member's resources and export what other stacks and operators consume."""
     member = LacchainMember(stack.member, LacchainMemberArgs(stack=stack, project_root=project_root))
     pulumi.export("member", stack.member)
     pulumi.export("nodes", member.nodes)
     pulumi.export("validators", member.validators)
+    if member.ddns is not None:
+        pulumi.export(
+            "ddns",
+            {
+                "updateUrl": member.ddns.update_url,
+                "zoneName": member.ddns.zone_name,
+                "nameServers": member.ddns.name_servers,
+                "enrTreeDomain": member.ddns.enr_tree_domain,
+                "enrTreeUrl": member.ddns.enr_tree_url,
+            },
+        )
     return member
 
 

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -285,6 +285,68 @@ class Permissioning(_Model):
     )
 
 
+class DdnsKubernetes(_Model):
+    """Run the on-prem DDNS function in a cluster (one replica, its SQLite table on a volume)."""
+
+    image: str = Field(
+        description="Image with lacchain/ and services/ddns_function/, e.g. <registry>/ddns-function:0.1.0"
+    )
+    namespace: DnsLabel
+    context: str | None = Field(None, description="kubeconfig context (current context if unset)")
+    storage_class: str | None = None
+
+
+class DdnsOnPrem(_Model):
+    """The RFC 2136 server the on-prem DDNS function updates. Its TSIG key is the secret ``ddnsTsigSecret``."""
+
+    server: str = Field(description="The zone's primary, host or host:port")
+    key_name: str = Field(description="TSIG key name the server grants updates of the zone to")
+    algorithm: str = "hmac-sha256"
+    server_zone: str | None = Field(None, description="The server's zone, when `zone` is below it")
+    name_servers: list[str] = Field(default_factory=list)
+    url: str | None = Field(None, description="Where nodes reach the function (its TLS proxy or ingress)")
+    kubernetes: DdnsKubernetes | None = None
+
+
+class DdnsConfig(_Model):
+    """The network's Dynamic DNS (``components/ddns_zone.py``): node names under ``zone``, kept current by the DDNS
+    update function that every node's daemon posts its address to. One stack operates it (``platform``); the
+    others point their daemons at it (``url``)."""
+
+    network: DnsLabel = Field(description="The network's name as signed into every update; the same in every stack")
+    zone: str = Field(description="DNS zone of node names, e.g. nodes.example.org")
+    platform: Literal["aws", "gcp", "onprem"] | None = Field(
+        None, description="Operate the zone and function here: aws, gcp or onprem"
+    )
+    url: str | None = Field(None, description="Update function URL, when another stack operates the DDNS")
+    region: str | None = Field(None, description="aws/gcp: region of the function")
+    project: str | None = Field(None, description="gcp: project of the zone and function")
+    existing_zone_id: str | None = Field(None, description="aws: hosted zone id / gcp: managed zone to use")
+    other_members_file: str | None = Field(
+        None,
+        description="JSON member list ({network, nodes: [{nodeId, name, role}]}) of the other members' nodes the "
+        "function accepts, path relative to the project; this stack's nodes are added to it",
+    )
+    window_seconds: int = Field(300, ge=1, le=86400)
+    allowed_private_cidrs: list[str] = Field(default_factory=list)
+    lambda_layers: list[str] = Field(
+        default_factory=list, description="aws: the dependencies layer built from services/ddns_function"
+    )
+    onprem: DdnsOnPrem | None = None
+
+    @model_validator(mode="after")
+    def _operated_or_used(self) -> DdnsConfig:
+        if (self.platform is None) == (self.url is None):
+            raise ValueError("ddns: set platform (this stack operates the DDNS) or url (another stack does), not both")
+        if self.platform in ("aws", "gcp") and not self.region:
+            raise ValueError(f"ddns.region required on {self.platform}")
+        if self.platform == "gcp" and not self.project:
+            raise ValueError("ddns.project required on gcp")
+        if (self.platform == "onprem") != (self.onprem is not None):
+            raise ValueError("ddns.onprem is required with platform onprem, and only then")
+        return self
+
+
 class NetworkConfig(_Model):
     """The network the member's nodes belong to."""
 
@@ -316,6 +378,7 @@ class NetworkConfig(_Model):
         description="Default cert-manager issuer of nginx's certificate for the member's Kubernetes nodes that serve "
         "RPC (a node's own rpcTls wins; VM nodes are not affected)",
     )
+    ddns: DdnsConfig | None = Field(None, description="Dynamic DNS of the network's node names")
 
     @field_validator("discovery_dns_url")
     @classmethod
@@ -397,6 +460,21 @@ class MemberStack(_Model):
     )
     registry: ImageRegistry | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    ddns_tree_key: str | None = Field(
+        None,
+        description="The DDNS tree's secp256k1 key (hex), a secret; unset: the function generates it on first use",
+    )
+    ddns_ca: str | None = Field(
+        None, description='The TM CA {"certificate", "privateKey"} JSON, a secret (or use `bootstrap new-ca`)'
+    )
+    ddns_tsig_secret: str | None = Field(None, description="ddns.platform onprem: the TSIG key (base64), a secret")
+
+    @field_validator("ddns_tree_key")
+    @classmethod
+    def _tree_key_format(cls, value: str | None) -> str | None:
+        if value is not None and not PRIVATE_KEY.match(value):
+            raise ValueError("ddnsTreeKey is not 64 hex digits; make one with 'lacchain keys new'")  # never echoed
+        return value
 
     @field_validator("node_keys")
     @classmethod

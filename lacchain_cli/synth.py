@@ -71,7 +71,15 @@ class RecordedResource:
 
 def plain(value: Any) -> Any:
     """Turn deserialized Pulumi property values into plain JSON: secrets become ``[secret]``, unknowns
-    ``[unknown]``, resource references their URN, and integral floats (Pulumi's numbers) integers."""
+    ``[unknown]``, resource references their URN, integral floats (Pulumi's numbers) integers, and assets and
+    archives (a function's code) the SHA-256 of each file, so the plan shows what changed and does not depend on
+    where the project is checked out."""
+    if isinstance(value, pulumi.asset.AssetArchive):
+        return {"archive": {name: plain(item) for name, item in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.asset.FileAsset):
+        return {"sha256": hashlib.sha256(Path(value.path).read_bytes()).hexdigest()}
+    if isinstance(value, pulumi.asset.StringAsset):
+        return {"sha256": hashlib.sha256(value.text.encode()).hexdigest()}
     if isinstance(value, dict):
         sig = value.get(rpc._special_sig_key)
         if sig == rpc._special_secret_sig:
@@ -318,8 +326,11 @@ def run_program(stack_name: str, document: dict[str, Any], program: Callable[[],
     """Run ``program`` under mocks with the stack's configuration, recording every resource."""
     mocks = SynthMocks()
     monitor = RecordingMonitor(mocks)
+    # A fresh root stack per run: set_mocks keeps an existing one, and with it the previous run's exports.
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack_name, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(config_map(document), secret_keys=[f"{CONFIG_NAMESPACE}:nodeKeys"])
+    secret_keys = [f"{CONFIG_NAMESPACE}:{key}" for key in ("nodeKeys", "ddnsTreeKey", "ddnsCa", "ddnsTsigSecret")]
+    pulumi.runtime.set_all_config(config_map(document), secret_keys=secret_keys)
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()

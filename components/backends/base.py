@@ -68,6 +68,9 @@ class NodeContext:
     """Writers with a transaction manager: where their keys are kept (None for every other node)."""
     rpc_tls: RpcTls | None = None
     """Kubernetes nodes that serve RPC: the cert-manager issuer of nginx's certificate (None: self-signed)."""
+    ddns_url: pulumi.Input[str] | None = None
+    """The network's DDNS update function (``network.ddns``): the node's daemon gets it as
+    ``LACCHAIN_DDNS_FUNCTION__URL`` and the DDNS network name as ``LACCHAIN_DDNS_NETWORK`` (None: no daemon)."""
 
     @property
     def resource_name(self) -> str:
