@@ -44,6 +44,9 @@ if TYPE_CHECKING:  # imported when a member has writers with a transaction manag
 TYPE = "lacchain:index:Member"
 PLACEHOLDER_IP = "192.0.2.1"
 """TEST-NET-1 address used only for the dry render that validates files before any resource exists."""
+PLACEHOLDER_DDNS_URL = "https://ddns.placeholder.invalid"
+DDNS_URL_KEY = "-ddns-url"
+"""Key of the DDNS URL among the resolved node addresses (no node name starts with '-')."""
 
 
 def node_keys_of(stack: MemberStack) -> dict[str, NodeKey]:
@@ -148,7 +151,9 @@ class LacchainMember(pulumi.ComponentResource):
         genesis = genesis_text(stack, identities_now, args.project_root, permissioning_alloc)
         # Dry render: every file error surfaces before any resource, and it names the files each node gets. When
         # every host is known from the stack alone (Kubernetes Services, DNS names), it is also the final plan.
-        dry = plan_member(stack, identities_now, genesis)
+        # A DDNS function created here has its URL only once deployed; the dry render needs just the file names.
+        dry_url = PLACEHOLDER_DDNS_URL if stack.network.ddns is not None else None
+        dry = plan_member(stack, identities_now, genesis, dry_url)
         super().__init__(TYPE, name, None, opts)
 
         clusters = KubernetesClusters(stack.member, self)
@@ -190,16 +195,17 @@ class LacchainMember(pulumi.ComponentResource):
 
         def render(resolved: dict[str, str]) -> MemberPlan:
             identities = {n: NodeIdentity(keys[n].node_id, resolved[n]) for n in keys}
-            return plan_member(
-                stack, identities, genesis_text(stack, identities, args.project_root, permissioning_alloc)
-            )
+            genesis = genesis_text(stack, identities, args.project_root, permissioning_alloc)
+            return plan_member(stack, identities, genesis, resolved.get(DDNS_URL_KEY))
 
         tm = {n.name for n in stack.nodes if n.transaction_manager is not TransactionManager.NONE}
-        addresses = {name: n.p2p_host for name, n in nodes.items()}
+        addresses: dict[str, pulumi.Input[str]] = {name: n.p2p_host for name, n in nodes.items()}
+        if ddns_url is not None:
+            addresses[DDNS_URL_KEY] = ddns_url
         plans: pulumi.Input[MemberPlan]
         if all(isinstance(a, str) for a in addresses.values()):
             resolved = {name: str(a) for name, a in addresses.items()}
-            final = all(known[name] == host for name, host in resolved.items())
+            final = dry_url is None and all(known[name] == resolved[name] for name in nodes)
             plans = dry if final else render(resolved)
         else:
             plans = pulumi.Output.all(**addresses).apply(render)

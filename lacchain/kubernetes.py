@@ -63,13 +63,17 @@ class RpcTlsSource(StrEnum):
 
 @dataclass(frozen=True)
 class Images:
+    """Container images of a node's services: official upstream images where they exist (Besu pinned to the node's
+    release), ours (``images/``) otherwise. The member's ``registry`` replaces ours with its own copies."""
+
     besu: str
-    tessera: str
-    orion: str
-    nginx: str
-    healthcheck: str
-    ethstats: str
-    keyagent: str
+    tessera: str = "quorumengineering/tessera:24.4.2"
+    orion: str = "pegasyseng/orion:21.7.3"
+    nginx: str = "nginx:1.30.6-alpine"
+    ethstats: str = "ghcr.io/lacchain-cloud/ethstats-client:0.1.0"
+    healthcheck: str = "ghcr.io/lacchain-cloud/healthcheck:0.1.0"
+    keyagent: str = "ghcr.io/lacchain-cloud/keyagent:0.1.0"
+    ddns: str = "ghcr.io/lacchain-cloud/ddns-daemon:0.1.0"
 
 
 @dataclass(frozen=True)
@@ -515,6 +519,24 @@ def _rpc_tls_container(n: NodeObjects) -> dict[str, Any]:
     )
 
 
+def _ddns_container(n: NodeObjects) -> dict[str, Any]:
+    """The DDNS daemon (``services/ddns_daemon``): follows the node's public address, posts signed updates, and
+    rewrites the peer files in the config directory, which it therefore mounts writable. Rendered only for nodes
+    whose plan includes its configuration (VM nodes named in the network's DDNS zone)."""
+    return _container(
+        "ddns",
+        n.images.ddns,
+        args=["--config", f"{layout.CONFIG_DIR}/{layout.DDNS_DAEMON_CONFIG}", "run"],
+        resources={"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+        volumeMounts=[
+            {"name": "config", "mountPath": layout.CONFIG_DIR},
+            {"name": "keys", "mountPath": layout.SECRETS_DIR, "readOnly": True},
+            {"name": "data", "mountPath": layout.DDNS_STATE_DIR, "subPath": "ddns"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    )
+
+
 def statefulset(n: NodeObjects) -> dict[str, Any]:
     own_files = {*n.file_keys, *([tm_paths.KEYAGENT_SETTINGS] if n.has_tm else [])}
     own = [{"key": configmap_key(path), "path": path} for path in sorted(own_files)]
@@ -550,6 +572,8 @@ def statefulset(n: NodeObjects) -> dict[str, Any]:
     containers.append(_healthcheck_container(n))
     if n.ethstats_url:
         containers.append(_ethstats_container(n))
+    if layout.DDNS_DAEMON_CONFIG in n.file_keys:
+        containers.append(_ddns_container(n))
     pod_spec: dict[str, Any] = {
         "securityContext": {
             "runAsUser": BESU_UID,

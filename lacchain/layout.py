@@ -23,6 +23,11 @@ TESSERA_THIRDPARTY_PORT: Final = 4445
 NGINX_HTTPS_PORT: Final = 443
 HEALTHCHECK_PORT: Final = 8080
 DDNS_METRICS_PORT: Final = 9560
+DDNS_DAEMON_CONFIG: Final = "ddns/daemon.toml"
+"""The DDNS daemon's configuration, relative to ``CONFIG_DIR``: a node runs the daemon exactly when its rendered
+files include this one."""
+DDNS_STATE_DIR: Final = "/var/lib/lacchain/ddns"
+"""The daemon's update sequence and applied state, on the data volume so a replaced VM keeps counting up."""
 """Prometheus metrics of the DDNS daemon (loopback on VMs, the pod IP on Kubernetes)."""
 
 # Paths inside containers and on VMs.

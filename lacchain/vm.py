@@ -652,6 +652,14 @@ if ! installed amazon-ssm-agent; then
     rm -f /tmp/amazon-ssm-agent.deb
 fi
 """
+    ddns = ""
+    if any(c.name == "ddns" for c in containers(node)):
+        ddns = f"""
+# The DDNS daemon (uid {NODE_UID}, like every container) rewrites the peer files through a temporary file and a
+# rename in {layout.CONFIG_DIR}, keeping the previous version beside it.
+chown {NODE_UID}:{NODE_UID} {layout.CONFIG_DIR}
+find {layout.CONFIG_DIR} -maxdepth 1 -type f -exec chown {NODE_UID}:{NODE_UID} {{}} +
+"""
     return f"""#!/bin/sh
 # lacchain-bootstrap: install what the bootstrap space needs (a no-op on a prepared NodeImage) and start the node.
 set -eu
@@ -671,7 +679,7 @@ if [ -n "$missing" ]; then
     done
 fi
 sysctl --system >/dev/null
-systemctl daemon-reload
+{ddns}systemctl daemon-reload
 systemctl enable --now docker.service
 systemctl enable {TARGET}
 systemctl start --no-block {TARGET}

@@ -411,11 +411,11 @@ def _configmap_files(resource: RecordedResource) -> dict[str, str]:
 
 
 def _boot_config_files(written: dict[str, str]) -> dict[str, str]:
-    """The node's rendered files among the files a VM's boot data writes, under ``files/`` as for Kubernetes."""
+    """The node's rendered files among the files a VM's boot data writes, beside its boot data as for Kubernetes."""
     from lacchain.layout import CONFIG_DIR
 
     prefix = CONFIG_DIR + "/"
-    return {f"files/{path.removeprefix(prefix)}": text for path, text in written.items() if path.startswith(prefix)}
+    return {path.removeprefix(prefix): text for path, text in written.items() if path.startswith(prefix)}
 
 
 @artifact("aws:ec2/instance:Instance")

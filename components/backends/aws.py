@@ -299,7 +299,7 @@ class AwsBackend:
             opts=self._opts(ctx, parent, protect=True, retain_on_delete=True),
         )
 
-        facts = pod_facts(ctx)
+        facts = pod_facts(ctx, inputs)
 
         def user_data(resolved: list[Any]) -> str:
             files, volume_id, key_arn, agent_env, own_host = resolved

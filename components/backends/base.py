@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pulumi
 
+from lacchain.kubernetes import Images
 from lacchain.network_plan import MemberPlan
 from lacchain.stack_config import NetworkConfig, NodeConfig, RpcTls
 
@@ -22,18 +23,8 @@ if TYPE_CHECKING:  # the vault module imports both cloud SDKs; backends receive 
     from components.orion_key_vault import NodeKeyVault, OrionKeyVault, Reader
 
 
-@dataclass(frozen=True)
-class ServiceImages:
-    """Container images of a node's services: official upstream images where they exist, ours otherwise."""
-
-    besu: str
-    tessera: str = "quorumengineering/tessera:24.4.2"
-    orion: str = "consensys/orion:21.7.3"
-    nginx: str = "nginx:1.27-alpine"
-    ethstats: str = "ghcr.io/lacchain-cloud/ethstats-client:0.1.0"
-    healthcheck: str = "ghcr.io/lacchain-cloud/healthcheck:0.1.0"
-    keyagent: str = "ghcr.io/lacchain-cloud/keyagent:0.1.0"
-    ddns: str = "ghcr.io/lacchain-cloud/ddns-daemon:0.1.0"
+ServiceImages = Images
+"""The node's container images (``lacchain.kubernetes.Images``): one definition for pods and VMs."""
 
 
 @dataclass(frozen=True)

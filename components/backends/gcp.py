@@ -187,7 +187,7 @@ class GcpBackend:
             opts=self._opts(ctx, parent, protect=True, retain_on_delete=True),
         )
 
-        facts = pod_facts(ctx)
+        facts = pod_facts(ctx, inputs)
 
         def startup_script(resolved: list[Any]) -> str:
             files, key_name, agent_env, own_host = resolved

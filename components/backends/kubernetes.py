@@ -34,19 +34,6 @@ U = TypeVar("U")
 V = TypeVar("V")
 
 
-def _images(ctx: NodeContext) -> manifests.Images:
-    i = ctx.images
-    return manifests.Images(
-        besu=i.besu,
-        tessera=i.tessera,
-        orion=i.orion,
-        nginx=i.nginx,
-        healthcheck=i.healthcheck,
-        ethstats=i.ethstats,
-        keyagent=i.keyagent,
-    )
-
-
 def node_objects(ctx: NodeContext) -> manifests.NodeObjects:
     """The static facts of a node's manifests (files are added in ``deploy``)."""
     node = ctx.node
@@ -68,7 +55,7 @@ def node_objects(ctx: NodeContext) -> manifests.NodeObjects:
         transaction_manager=node.transaction_manager,
         size=size_class(node.size),
         disk_gb=node.disk_gb,
-        images=_images(ctx),
+        images=ctx.images,
         storage_class=node.placement.storage_class,
         p2p_port=node.p2p_port,
         p2p_service_type="LoadBalancer" if node.p2p_exposure is P2pExposure.LOAD_BALANCER else "NodePort",

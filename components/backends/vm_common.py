@@ -20,9 +20,9 @@ VM_NAMESPACE = "vm"
 """``NodeObjects`` needs a namespace; on a VM it only appears in the rendered pod's metadata, never on the host."""
 
 
-def pod_facts(ctx: NodeContext) -> manifests.NodeObjects:
-    """The node as ``lacchain.kubernetes`` sees it: ``lacchain.vm`` translates that pod's containers."""
-    i = ctx.images
+def pod_facts(ctx: NodeContext, inputs: NodeInputs) -> manifests.NodeObjects:
+    """The node as ``lacchain.kubernetes`` sees it: ``lacchain.vm`` translates that pod's containers. Its file names
+    decide optional containers (the DDNS daemon runs where the plan rendered its configuration)."""
     node = ctx.node
     return manifests.NodeObjects(
         member=ctx.member,
@@ -32,15 +32,9 @@ def pod_facts(ctx: NodeContext) -> manifests.NodeObjects:
         transaction_manager=node.transaction_manager,
         size=size_class(node.size),
         disk_gb=node.disk_gb,
-        images=manifests.Images(
-            besu=i.besu,
-            tessera=i.tessera,
-            orion=i.orion,
-            nginx=i.nginx,
-            healthcheck=i.healthcheck,
-            ethstats=i.ethstats,
-            keyagent=i.keyagent,
-        ),
+        images=ctx.images,
+        file_keys=inputs.own_file_names,
+        shared_keys=inputs.shared_file_names,
         p2p_port=node.p2p_port,
         dns_name=node.dns_name,
         ethstats_url=ctx.network.ethstats_url,

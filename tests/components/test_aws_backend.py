@@ -481,7 +481,7 @@ def test_repository_stacks_synth_with_boot_files_and_iam(stack: str, tmp_path: P
         else:
             assert (folder / "kubernetes.yaml").exists()
         if node["platform"] != "kubernetes":
-            assert (folder / "files" / "config.toml").exists()  # what the boot data writes to /etc/lacchain
+            assert (folder / "config.toml").exists()  # what the boot data writes to /etc/lacchain
         for key_file in keys.glob("*/key"):
             secret = key_file.read_text().removeprefix("0x")
             assert all(secret not in p.read_text() for p in folder.rglob("*") if p.is_file())
