@@ -158,11 +158,16 @@ class LacchainMember(pulumi.ComponentResource):
 
         clusters = KubernetesClusters(stack.member, self)
         backends: dict[Platform, NodeBackend] = {}
+        prerequisites: dict[str, tuple[pulumi.Resource, ...]] = {}
         for node in stack.nodes:
             if node.platform is Platform.KUBERNETES:
                 placement = node.placement
                 assert placement.namespace is not None
-                clusters.namespace(placement.context, placement.namespace, placement.create_namespace is not False)
+                created = clusters.namespace(
+                    placement.context, placement.namespace, placement.create_namespace is not False
+                )
+                if created is not None:
+                    prerequisites[node.name] = (created,)
             if node.platform not in backends:
                 backends[node.platform] = make_backend(node.platform, stack.member, self)
         vaults = self._key_vaults(stack, backends, clusters)
@@ -186,6 +191,7 @@ class LacchainMember(pulumi.ComponentResource):
                 tm_keys=TmKeyAccess(vault, node.name) if vault is not None else None,
                 rpc_tls=stack.rpc_tls_of(node),
                 ddns_url=ddns_url,
+                prerequisites=prerequisites.get(node.name, ()),
             )
             nodes[node.name] = LacchainNode(
                 f"{stack.member}-{node.name}",
@@ -262,6 +268,7 @@ class LacchainMember(pulumi.ComponentResource):
         vaults: dict[VaultKey, OrionKeyVault] = {}
         for key, writers in sorted(groups.items(), key=lambda kv: str(kv[0])):
             platform, first, second = key
+            depends: list[pulumi.Resource] = []
             listed = [KeyVaultNode(n.name, n.transaction_manager) for n in writers]
             tags = {"lacchain-member": stack.member, **stack.tags}
             provider: pulumi.ProviderResource
@@ -282,8 +289,12 @@ class LacchainMember(pulumi.ComponentResource):
                 context = writers[0].placement.context
                 args = OrionKeyVaultArgs(stack.member, platform, listed, kubernetes_namespace=second)
                 provider = clusters.provider(context)
+                created = clusters.namespace(context, str(second), create=False)
+                depends = [created] if created is not None else []  # the vault's RBAC objects live in it
             name = "-".join([stack.member, "tm-keys", *(part for part in (first, second) if part)])
-            vaults[key] = OrionKeyVault(name, args, pulumi.ResourceOptions(parent=self, provider=provider))
+            vaults[key] = OrionKeyVault(
+                name, args, pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends)
+            )
         return vaults
 
     def _ddns_zone(

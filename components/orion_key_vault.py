@@ -328,8 +328,13 @@ class OrionKeyVault(pulumi.ComponentResource):
         super().__init__("lacchain:index:OrionKeyVault", name, None, opts)
         self._name = name
         self._args = args.validate()
-        self._child = pulumi.ResourceOptions(parent=self)
-        self._kept = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        # Children wait for what the vault waits for (e.g. the Namespace its RBAC objects live in): the SDK does not
+        # pass a component's depends_on on to the children it registers later.
+        depends = list(opts.depends_on) if opts is not None and isinstance(opts.depends_on, list) else []
+        self._child = pulumi.ResourceOptions(parent=self, depends_on=depends)
+        self._kept = pulumi.ResourceOptions(
+            parent=self, protect=args.protect, retain_on_delete=args.protect, depends_on=depends
+        )
         self._granted: set[str] = set()
         self._aws: tuple[aws.kms.Key, pulumi.Output[Any], dict[str, aws.secretsmanager.Secret]] | None = None
         self._gcp_secrets: dict[str, gcp.secretmanager.Secret] = {}

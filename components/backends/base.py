@@ -59,6 +59,9 @@ class NodeContext:
     """Writers with a transaction manager: where their keys are kept (None for every other node)."""
     rpc_tls: RpcTls | None = None
     """Kubernetes nodes that serve RPC: the cert-manager issuer of nginx's certificate (None: self-signed)."""
+    prerequisites: tuple[pulumi.Resource, ...] = ()
+    """Resources every object of the node must wait for (a Namespace created by this stack): a first
+    ``pulumi up`` would otherwise race them."""
     ddns_url: pulumi.Input[str] | None = None
     """The network's DDNS update function (``network.ddns``): the node's daemon gets it as
     ``LACCHAIN_DDNS_FUNCTION__URL`` and the DDNS network name as ``LACCHAIN_DDNS_NETWORK`` (None: no daemon)."""
@@ -69,8 +72,15 @@ class NodeContext:
         return f"{self.member}-{self.node.name}"
 
     def opts(self, parent: pulumi.Resource, **extra: object) -> pulumi.ResourceOptions:
-        """Options for a child resource: parented to the node, on the node's provider."""
-        return pulumi.ResourceOptions(parent=parent, provider=self.provider, **extra)  # type: ignore[arg-type]
+        """Options for a child resource: parented to the node, on the node's provider, after what the node's
+        place must have first (its Kubernetes Namespace)."""
+        depends = [*self.prerequisites, *extra.pop("depends_on", [])]  # type: ignore[misc]
+        return pulumi.ResourceOptions(
+            parent=parent,
+            provider=self.provider,
+            depends_on=depends or None,
+            **extra,  # type: ignore[arg-type]
+        )
 
 
 T = TypeVar("T")

@@ -361,3 +361,15 @@ def test_a_change_of_the_agents_settings_rolls_the_writers_pod(tmp_path: Path, m
     second = synth(valid(), tmp_path)
     assert checksum(first, "writer-1") != checksum(second, "writer-1")
     assert checksum(first, "boot-1") == checksum(second, "boot-1")
+
+
+def test_every_namespaced_object_waits_for_the_namespace_this_stack_creates(result: Any) -> None:
+    (namespace,) = by_type(result, "kubernetes:core/v1:Namespace")
+    namespaced = [
+        r
+        for r in result.resources
+        if r.type.startswith("kubernetes:") and r.custom and r.inputs.get("metadata", {}).get("namespace") == "acme"
+    ]
+    assert len(namespaced) > 30
+    for resource in namespaced:
+        assert namespace.urn in resource.depends_on, f"{resource.type} {resource.name} may race its namespace"
