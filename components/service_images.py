@@ -57,8 +57,32 @@ IMAGES: Mapping[str, ImageSpec] = {
     "nginx": ImageSpec("nginx", "nginx"),
     "ethstats-client": ImageSpec("ethstats-client", "ethstats", root_context=True, own_code=True),
     "healthcheck": ImageSpec("healthcheck", "healthcheck", root_context=True, own_code=True),
+    "keyagent": ImageSpec("keyagent", "keyagent", root_context=True, own_code=True),
+    "ddns-daemon": ImageSpec("ddns-daemon", "ddns", root_context=True, own_code=True),
 }
-"""Every image this component builds. ``keyagent`` and ``ddns-daemon`` are built by their owners' components."""
+"""Every image of ``images/`` and the ``ServiceImages`` field it fills."""
+
+
+def image_tag(image: str, besu_version: str = DEFAULT_BESU_VERSION) -> str:
+    """The tag ``image`` is pushed with: ``SERVICE_VERSION`` for our services, the upstream version otherwise."""
+    spec = IMAGES[image]
+    if spec.own_code:
+        return SERVICE_VERSION
+    build_args = {"BESU_VERSION": besu_version} if image == "besu" else {}
+    return _upstream_tag(base_image(PROJECT_ROOT / "images" / spec.directory / "Dockerfile", build_args))
+
+
+def registry_images(registry_url: str, besu_version: str) -> ServiceImages:
+    """A node's images when they come from the member's registry, named exactly as ``ServiceImageBuild`` pushes
+    them (so a node never references an image the build does not produce)."""
+    base = registry_url.rstrip("/")
+    return ServiceImages(
+        **{
+            spec.service_field: _image_name(spec.directory, image_tag(image, besu_version), base)
+            for image, spec in IMAGES.items()
+        }
+    )
+
 
 _ARG = re.compile(r"^ARG\s+(\w+)(?:=(\S+))?\s*$", re.IGNORECASE)
 _FROM = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", re.IGNORECASE)
@@ -148,7 +172,7 @@ class ServiceImageBuild(pulumi.ComponentResource):
             spec = IMAGES[image]
             build_args = {"BESU_VERSION": args.besu_version} if image == "besu" else {}
             dockerfile = f"{args.project_root}/images/{spec.directory}/Dockerfile"
-            tag = SERVICE_VERSION if spec.own_code else self._tag(spec, build_args)
+            tag = image_tag(image, args.besu_version)
             built = docker.Image(
                 f"{name}-{image}",
                 image_name=registry_url.apply(functools.partial(_image_name, spec.directory, tag)),
@@ -165,10 +189,6 @@ class ServiceImageBuild(pulumi.ComponentResource):
             self.references[image] = built.repo_digest
 
         self.register_outputs({"references": self.references})
-
-    @staticmethod
-    def _tag(spec: ImageSpec, build_args: Mapping[str, str]) -> str:
-        return _upstream_tag(base_image(PROJECT_ROOT / "images" / spec.directory / "Dockerfile", build_args))
 
     def service_images(self, defaults: ServiceImages | None = None) -> pulumi.Output[ServiceImages]:
         """``defaults`` (official images for this Besu release) with every built image replaced by its digest."""

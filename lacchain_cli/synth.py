@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 
-from components.gc_tuning import relaxed_gc
+from components.gc_tuning import paused_gc
 from lacchain.stack_config import CONFIG_NAMESPACE
 
 SECRET = "[secret]"
@@ -338,7 +339,7 @@ def run_program(stack_name: str, document: dict[str, Any], program: Callable[[],
     def run() -> None:
         program()
 
-    with relaxed_gc():
+    with paused_gc():
         _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
     root = pulumi.runtime.settings.get_root_resource()
     outputs: dict[str, Any] = {}
@@ -478,7 +479,7 @@ for _policy_type in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
 
 def write_output(result: SynthResult, out: Path, member: str) -> None:
     """Write plan.json, plan.txt, nodes/ and shared/ into ``out`` (replacing what a previous synth wrote)."""
-    with relaxed_gc():
+    with paused_gc():
         _write_output(result, out, member)
 
 
@@ -509,23 +510,29 @@ def _write_output(result: SynthResult, out: Path, member: str) -> None:
         if extractor is not None:
             target = per_node_files.setdefault(node or "", {})
             target.update(extractor(resource))
-    made: set[Path] = set()
-    for node, documents in sorted(per_node_manifests.items()):
-        _write(out / "nodes" / node / "kubernetes.yaml", _dump_yaml(documents), made)
-    if shared_manifests:
-        _write(out / "shared" / "kubernetes.yaml", _dump_yaml(shared_manifests), made)
+    outputs: dict[Path, str] = {}
     for node, files in sorted(per_node_files.items()):
         base = out / "nodes" / node if node else out / "shared"
-        for path, text in sorted(files.items()):
-            _write(base / path, text, made)
+        outputs.update({base / path: text for path, text in files.items()})
+    for node, documents in sorted(per_node_manifests.items()):
+        outputs[out / "nodes" / node / "kubernetes.yaml"] = _dump_yaml(documents)
+    if shared_manifests:
+        outputs[out / "shared" / "kubernetes.yaml"] = _dump_yaml(shared_manifests)
+    write_files(outputs)
 
 
-def _write(path: Path, text: str, made: set[Path] | None = None) -> None:
-    if made is None or path.parent not in made:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if made is not None:
-            made.add(path.parent)
-    path.write_text(text)
+WRITER_THREADS = 8
+
+
+def write_files(outputs: Mapping[Path, str]) -> None:
+    """Create the directories, then write the files from a few threads: creating a file costs most of a
+    millisecond on some filesystems (network or overlay), thousands of them add up, and the system calls release
+    the GIL. The content does not depend on the order of writes."""
+    for directory in sorted({path.parent for path in outputs}):
+        directory.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
+        for future in [pool.submit(path.write_text, text) for path, text in outputs.items()]:
+            future.result()
 
 
 def render_tree(result: SynthResult) -> str:
