@@ -75,6 +75,15 @@ class PermissioningMode(StrEnum):
     NONE = "none"
 
 
+DEFAULT_SIZE: dict[Role, Size] = {
+    Role.VALIDATOR: Size.MEDIUM,
+    Role.BOOT: Size.SMALL,
+    Role.WRITER: Size.MEDIUM,
+    Role.OBSERVER: Size.SMALL,
+}
+"""What a role needs when the stack does not say: validators sign every block and writers serve RPC and private
+transactions; boots and observers only relay and read."""
+
 MIN_DISK_GB: dict[Role, int] = {Role.VALIDATOR: 50, Role.BOOT: 50, Role.WRITER: 80, Role.OBSERVER: 50}
 """Smallest data disk per role: chain data plus headroom; writers also keep private state."""
 
@@ -175,7 +184,10 @@ class NodeConfig(_Model):
     role: Role
     platform: Platform
     placement: Placement
-    size: Size = Size.MEDIUM
+    size: Size = Field(
+        Size.MEDIUM,
+        description="Machine size class; default per role: validators and writers medium, boots and observers small",
+    )
     disk_gb: int = Field(DEFAULT_DISK_GB, description="Data disk size in GiB; kept when the node is replaced")
     transaction_manager: TransactionManager = TransactionManager.NONE
     besu_version: str = Field(DEFAULT_BESU_VERSION, description="Besu release the node runs")
@@ -194,6 +206,15 @@ class NodeConfig(_Model):
     rpc_tls: RpcTls | None = Field(
         None, description="kubernetes: cert-manager issuer of nginx's certificate (overrides network.rpcTls)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _size_by_role(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "size" not in data:
+            role = data.get("role")
+            if isinstance(role, str) and role in Role._value2member_map_:
+                return {**data, "size": DEFAULT_SIZE[Role(role)].value}
+        return data
 
     @field_validator("besu_version")
     @classmethod

@@ -373,3 +373,11 @@ def test_every_namespaced_object_waits_for_the_namespace_this_stack_creates(resu
     assert len(namespaced) > 30
     for resource in namespaced:
         assert namespace.urn in resource.depends_on, f"{resource.type} {resource.name} may race its namespace"
+
+
+def test_besu_requests_and_limits_follow_the_role(result: Any) -> None:
+    validator = containers(result, "validator-1")["besu"]["resources"]
+    boot = containers(result, "boot-1")["besu"]["resources"]
+    assert validator == {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}
+    assert boot == {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}}
+    assert containers(result, "boot-1")["besu"]["env"] == [{"name": "BESU_OPTS", "value": "-Xmx2g"}]

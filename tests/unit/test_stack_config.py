@@ -126,3 +126,12 @@ def test_any_value_anywhere_is_accepted_or_refused_cleanly(key: str, value: Any)
         parse_member_stack(document)
     except InvalidInput as exc:
         assert exc.problems and all(p.field for p in exc.problems)
+
+
+def test_size_defaults_follow_the_role_and_an_explicit_size_wins() -> None:
+    sizes = {n.name: n.size.value for n in parse_member_stack(valid()).nodes}
+    assert sizes["validator-1"] == sizes["writer-1"] == "medium"
+    assert sizes["boot-1"] == sizes["observer-1"] == "small"
+    document = valid()
+    document["nodes"][2]["size"] = "xlarge"
+    assert parse_member_stack(document).nodes[2].size.value == "xlarge"
