@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lacchain.errors import LacchainError
+from lacchain.tls import certificate_to_pem, key_usage, private_key_to_pem
 
 DEFAULT_DAYS = 365
 CA_DAYS = 3650
@@ -71,12 +72,6 @@ def load_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
 def _now(now: dt.datetime | None) -> dt.datetime:
     return (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
 
@@ -96,23 +91,13 @@ def new_ca(common_name: str, days: int = CA_DAYS, now: dt.datetime | None = None
         .not_valid_after(start + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(certificate_authority=True),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return KeyAndCertificate(certificate.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
+    return KeyAndCertificate(certificate_to_pem(certificate), private_key_to_pem(key))
 
 
 def issue_server_certificate(
@@ -153,17 +138,7 @@ def issue_server_certificate(
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(fqdn), x509.IPAddress(address)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=True,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(key_agreement=True),
             critical=True,
         )
         .add_extension(
@@ -176,4 +151,4 @@ def issue_server_certificate(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return KeyAndCertificate(certificate.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
+    return KeyAndCertificate(certificate_to_pem(certificate), private_key_to_pem(key))

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from lacchain.tls import certificate_to_pem, key_usage, private_key_to_pem
 from services.keyagent.errors import KeyAgentError
 from services.keyagent.output import ALLOW_FLAG, ensure_memory_backed, write_files
 
@@ -72,29 +73,14 @@ def self_signed(
         .add_extension(x509.SubjectAlternativeName(names), critical=bool(not label))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return (
-        certificate.public_bytes(serialization.Encoding.PEM).decode(),
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-    )
+    return certificate_to_pem(certificate), private_key_to_pem(key)
 
 
 def _usable(directory: Path, dns_names: Sequence[str], ip_addresses: Sequence[str], now: datetime.datetime) -> bool:
