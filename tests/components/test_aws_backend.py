@@ -25,7 +25,6 @@ from lacchain.keys import NodeKey
 from lacchain.presets import preset
 from lacchain_cli.synth import SECRET, RecordedResource, SynthResult, run_program, write_output
 from services.keyagent.cli import parse_config
-from tests.components.harness import cloud_stand_ins
 from tests.unit.test_cloud_init import assert_valid_cloud_config, systemd_verify, write_files_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,8 +77,7 @@ def aws_stack(**network: Any) -> dict[str, Any]:
 
 
 def synth(document: dict[str, Any], project: Path = REPO, stack: str = "test") -> SynthResult:
-    with cloud_stand_ins():
-        return run_program(stack, document, lambda: member_program(project))
+    return run_program(stack, document, lambda: member_program(project))
 
 
 @pytest.fixture(scope="module")

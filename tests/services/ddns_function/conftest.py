@@ -7,7 +7,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,26 +88,10 @@ def bind_server() -> Iterator[Bind]:
     command = [NAMED, "-g", "-4", "-c", str(directory / "named.conf")]
     if os.geteuid() == 0:
         command += ["-u", "root"]
-    log = directory / "named.log"
-    # named -g logs every update to stderr: write it to a file, never to a pipe nobody drains (a full pipe
-    # blocks named after about a hundred updates).
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, cwd=directory, start_new_session=True
-        )
     try:
-        try:
-            standins.wait_until(lambda: _answers(port, BIND_ZONE), "named", timeout=30, process=process)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')[-3000:]}") from None
-        yield Bind("127.0.0.1", port, BIND_ZONE, key, directory)
+        with standins.child(command, "named", lambda: _answers(port, BIND_ZONE), cwd=directory):
+            yield Bind("127.0.0.1", port, BIND_ZONE, key, directory)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         shutil.rmtree(directory, ignore_errors=True)
 
 
