@@ -33,15 +33,8 @@ from lacchain.roles import Platform, Role, TransactionManager
 from lacchain.sizing import size_class
 from lacchain.stack_config import Size
 
-IMAGES = pod.Images(
-    besu="hyperledger/besu:24.12.2",
-    tessera="quorumengineering/tessera:24.4.2",
-    orion="consensys/orion:21.7.3",
-    nginx="nginx:1.27-alpine",
-    healthcheck="ghcr.io/lacchain-cloud/healthcheck:0.1.0",
-    ethstats="ghcr.io/lacchain-cloud/ethstats-client:0.1.0",
-    keyagent="ghcr.io/lacchain-cloud/keyagent:0.1.0",
-)
+IMAGES = pod.Images(besu="hyperledger/besu:24.12.2")
+"""The official Besu image; the other services take their defaults."""
 FILES = {
     "config.toml": 'data-path = "/var/lib/lacchain/besu"\nbootnodes = []\n',
     "genesis.json": '{"config": {"chainId": 1337}}\n',

@@ -35,15 +35,8 @@ from services.keyagent.files import ORION_CONFIG_FILE, TESSERA_CONFIG_FILE, TmTe
 from services.keyagent.rotate import rotate
 from tests.services.keyagent.test_keyagent_output import MemoryStore
 
-IMAGES = pod.Images(
-    besu="hyperledger/besu:24.12.2",
-    tessera="quorumengineering/tessera:24.4.2",
-    orion="consensys/orion:21.7.3",
-    nginx="nginx:1.27-alpine",
-    healthcheck="ghcr.io/lacchain-cloud/healthcheck:0.1.0",
-    ethstats="ghcr.io/lacchain-cloud/ethstats-client:0.1.0",
-    keyagent="ghcr.io/lacchain-cloud/keyagent:0.1.0",
-)
+IMAGES = pod.Images(besu="hyperledger/besu:24.12.2")
+"""The official Besu image; the other services take their defaults."""
 OUT = layout.SECRETS_DIR
 AGENT_ENVS: dict[str, dict[str, str]] = {
     # Exactly what OrionKeyVault outputs as agent_env per backend (tests/components/test_orion_key_vault.py checks
